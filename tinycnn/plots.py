@@ -1,0 +1,183 @@
+"""Figures for training and evaluation, each saved as a PNG.
+
+We draw on a ``matplotlib.figure.Figure`` with the Agg canvas directly instead of using
+``pyplot``: importing this module never changes matplotlib's global backend or opens a
+window, and figures are freed as soon as they go out of scope. Every function writes one
+PNG and returns its path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+RIGHT_COLOR = "#1a7f37"  # green
+WRONG_COLOR = "#cf222e"  # red
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=120)
+    return path
+
+
+def plot_training_curves(history: dict[str, Sequence[float]], path) -> Path:
+    """Loss, validation AUC and learning rate per epoch, side by side.
+
+    ``history`` holds lists indexed by epoch; any of ``train_loss``, ``val_loss``,
+    ``val_auc``, ``lr`` may be missing (its panel then says so).
+    """
+    fig = _new_figure(13, 3.8)
+    ax_loss, ax_auc, ax_lr = fig.subplots(1, 3)
+
+    def epochs(values):
+        return np.arange(1, len(values) + 1)
+
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        if history.get(key):
+            ax_loss.plot(epochs(history[key]), history[key], marker="o", markersize=3, label=label)
+    ax_loss.set(title="Loss", xlabel="epoch", ylabel="binary cross-entropy")
+    if ax_loss.lines:
+        ax_loss.legend()
+
+    if history.get("val_auc"):
+        auc = np.asarray(history["val_auc"], dtype=float)
+        ax_auc.plot(epochs(auc), auc, marker="o", markersize=3, color="tab:green")
+        best = int(np.nanargmax(auc))
+        ax_auc.scatter([best + 1], [auc[best]], s=80, facecolors="none", edgecolors="black", zorder=3,
+                       label=f"best {auc[best]:.3f} (epoch {best + 1})")
+        ax_auc.legend(loc="lower right")
+    ax_auc.set(title="Validation ROC AUC", xlabel="epoch", ylabel="AUC")
+
+    if history.get("lr"):
+        ax_lr.plot(epochs(history["lr"]), history["lr"], marker="o", markersize=3, color="tab:purple")
+        if min(history["lr"]) > 0:
+            ax_lr.set_yscale("log")
+    ax_lr.set(title="Learning rate", xlabel="epoch", ylabel="learning rate")
+
+    for ax, key in ((ax_loss, "train_loss"), (ax_auc, "val_auc"), (ax_lr, "lr")):
+        ax.grid(alpha=0.3)
+        if not ax.lines:
+            ax.text(0.5, 0.5, f"no {key} recorded", ha="center", va="center", transform=ax.transAxes)
+        else:
+            ax.xaxis.get_major_locator().set_params(integer=True)
+    return _save(fig, path)
+
+
+def plot_roc(fpr, tpr, auc: float, path, operating_points: dict[str, tuple[float, float]] | None = None) -> Path:
+    """ROC curve with the chance diagonal and marked operating points.
+
+    ``operating_points`` maps a label to ``(fpr, tpr)``, e.g.
+    ``{"threshold 0.5": (0.21, 0.97), "validation threshold 0.83": (0.10, 0.92)}``.
+    """
+    fig = _new_figure(5.6, 5.2)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance (AUC 0.5)")
+    ax.plot(fpr, tpr, color="tab:blue", linewidth=2, label=f"model (AUC {auc:.3f})")
+    markers = ["o", "s", "D", "^", "v"]
+    colors = ["tab:red", "tab:orange", "tab:green", "tab:purple", "tab:brown"]
+    for k, (label, (x, y)) in enumerate((operating_points or {}).items()):
+        ax.scatter([x], [y], s=70, marker=markers[k % 5], color=colors[k % 5], zorder=3,
+                   edgecolors="black", label=f"{label}: sens {y:.2f}, spec {1 - x:.2f}")
+    ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal",
+           xlabel="false-positive rate (1 - specificity)", ylabel="true-positive rate (sensitivity)",
+           title="ROC curve")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(cm, path, labels: Sequence[str] = ("NORMAL", "PNEUMONIA")) -> Path:
+    """Confusion matrix ``[[TN, FP], [FN, TP]]`` with counts and row percentages.
+
+    Each cell shows the count and its share of the true class (row), so the diagonal reads
+    as specificity (top left) and sensitivity (bottom right).
+    """
+    cm = np.asarray(cm)
+    row_share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig = _new_figure(4.8, 4.2)
+    ax = fig.subplots()
+    image = ax.imshow(row_share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            color = "white" if row_share[i, j] > 0.5 else "black"
+            ax.text(j, i, f"{cm[i, j]}\n{100 * row_share[i, j]:.1f} %", ha="center", va="center",
+                    color=color, fontsize=13)
+    ticks = np.arange(len(labels))
+    ax.set_xticks(ticks, labels)
+    ax.set_yticks(ticks, labels, rotation=90, va="center")
+    ax.set(xlabel="predicted", ylabel="true", title=f"Confusion matrix (n = {cm.sum()})")
+    fig.colorbar(image, ax=ax, label="share of true class", shrink=0.8)
+    return _save(fig, path)
+
+
+def plot_reliability_diagram(bins: dict, path, ece: float | None = None) -> Path:
+    """Reliability diagram from :func:`tinycnn.metrics.reliability_bins`.
+
+    Top: observed share of positives against mean predicted probability per bin (on the
+    diagonal = calibrated; below it = over-confident about PNEUMONIA). Bottom: how many
+    examples fall in each bin.
+    """
+    edges = np.asarray(bins["edges"])
+    count = np.asarray(bins["count"])
+    used = count > 0
+    centres = (edges[:-1] + edges[1:]) / 2
+    width = edges[1] - edges[0]
+
+    fig = _new_figure(5.4, 6.0)
+    ax, ax_count = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfectly calibrated")
+    ax.bar(centres[used], np.asarray(bins["frac_positive"])[used], width=width * 0.9,
+           color="tab:blue", alpha=0.35, edgecolor="tab:blue", label="observed share positive")
+    ax.plot(np.asarray(bins["mean_prob"])[used], np.asarray(bins["frac_positive"])[used],
+            marker="o", color="tab:blue", label="bin mean")
+    title = "Reliability diagram" + (f"  (ECE = {ece:.3f})" if ece is not None else "")
+    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="observed share of PNEUMONIA", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+
+    ax_count.bar(centres, count, width=width * 0.9, color="grey")
+    ax_count.set(xlabel="predicted probability of PNEUMONIA", ylabel="count")
+    ax_count.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_image_grid(images, probs, labels, path, ncols: int = 8,
+                    class_names: Sequence[str] = ("NORMAL", "PNEUMONIA"), threshold: float = 0.5) -> Path:
+    """Grey X-rays with ``p`` (predicted probability of PNEUMONIA) and the true label.
+
+    Titles are green when the prediction ``p >= threshold`` matches the label, red when not.
+    ``images``: (N, H, W) or (N, H, W, 1). uint8 images are shown on the fixed 0..255
+    scale (exposure differences stay visible); float images are each stretched to their
+    own minimum..maximum.
+    """
+    images = np.asarray(images)
+    grey_range = {"vmin": 0, "vmax": 255} if images.dtype == np.uint8 else {}
+    if images.ndim == 4:
+        images = images[..., 0]
+    probs = np.asarray(probs, dtype=float)
+    labels = np.asarray(labels).astype(int)
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig = _new_figure(1.6 * ncols, 1.85 * nrows + 0.1)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, p, y in zip(axes, images, probs, labels):
+        ax.imshow(image, cmap="gray", **grey_range)
+        right = int(p >= threshold) == y
+        ax.set_title(f"p={p:.2f}\ntrue: {class_names[y]}", fontsize=8,
+                     color=RIGHT_COLOR if right else WRONG_COLOR)
+    return _save(fig, path)

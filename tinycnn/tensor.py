@@ -1,0 +1,555 @@
+"""The autograd: a Tensor remembers the op that made it, and backward() walks that graph.
+
+How it works, in four sentences:
+
+1. A ``Tensor`` holds an ndarray ``data`` and, after ``backward()``, its gradient ``grad``.
+2. Every differentiable op is a subclass of ``Function`` with ``forward(ctx, *arrays)``
+   and ``backward(ctx, grad_out)`` side by side; ``Function.apply`` runs ``forward`` and,
+   when gradients are wanted, records a ``Node`` (op, ctx, input tensors) on the output.
+3. ``backward()`` sorts the recorded graph topologically (iteratively, so a 500-layer
+   chain does not hit Python's recursion limit) and visits it from the output to the
+   inputs, calling each op's ``backward`` and *adding* (``+=``) what it returns into its
+   inputs' gradients, so a tensor used twice (fan-out, a residual skip) gets both parts.
+4. Broadcasting is undone in exactly one place, ``unbroadcast``, when a gradient reaches
+   an input that was smaller than the op's output.
+
+This module knows no convolution: the ops on images live in ``functional.py``.
+Gradients are stored in ``.grad`` for leaves (tensors made by the user with
+``requires_grad=True``) and for tensors on which ``retain_grad()`` was called.
+"""
+
+import contextlib
+
+import numpy as np
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside ``with no_grad():`` ops record nothing (evaluation, optimizer steps)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+def as_float_array(data, name="Tensor"):
+    """float32 array from data; float64 arrays stay float64 (gradient checks use them)."""
+    if isinstance(data, Tensor):
+        return data.data
+    array = np.asarray(data)
+    if array.dtype == np.float64 or array.dtype == np.float32:
+        return array
+    if array.dtype.kind in "biu" or array.dtype == np.float16:
+        return array.astype(np.float32)
+    raise TypeError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
+
+
+class Tensor:
+    """An n-dimensional array that can compute gradients of anything built from it."""
+
+    def __init__(self, data, requires_grad=False):
+        self.data = as_float_array(data)
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._node = None          # the op that produced this tensor (None for leaves)
+        self._retain_grad = False
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({self.data!r}{grad})"
+
+    def numpy(self):
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def item(self):
+        """The value of a one-element tensor as a Python float."""
+        return self.data.item()
+
+    def detach(self):
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def retain_grad(self):
+        """Keep ``.grad`` for this intermediate tensor after backward() (Grad-CAM uses it)."""
+        self._retain_grad = True
+        return self
+
+    def zero_grad(self):
+        self.grad = None
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, grad=None):
+        """Compute d(self)/d(every tensor this one was built from).
+
+        ``grad`` defaults to 1 for a one-element tensor (a loss); for any other shape it
+        must be given (the vector in the vector-Jacobian product).
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad (no input "
+                               "had requires_grad=True, or it was made under no_grad())")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward(): grad must be given for a non-scalar output "
+                                   f"of shape {self.shape}")
+            grad = np.ones_like(self.data)
+        grad = np.asarray(grad, dtype=self.dtype)
+        if grad.shape != self.shape:
+            raise ValueError(f"backward(): grad has shape {grad.shape}, tensor has {self.shape}")
+
+        grads = {id(self): grad}
+        for tensor in reversed(topological_order(self)):
+            g = grads.pop(id(tensor), None)
+            if g is None:
+                continue
+            if tensor._node is None or tensor._retain_grad:
+                tensor.grad = g if tensor.grad is None else tensor.grad + g
+            if tensor._node is not None:
+                tensor._node.send_grads_to_inputs(g, grads)
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, other):
+        return Add.apply(self, other)
+
+    def __radd__(self, other):
+        return Add.apply(other, self)
+
+    def __sub__(self, other):
+        return Sub.apply(self, other)
+
+    def __rsub__(self, other):
+        return Sub.apply(other, self)
+
+    def __mul__(self, other):
+        return Mul.apply(self, other)
+
+    def __rmul__(self, other):
+        return Mul.apply(other, self)
+
+    def __truediv__(self, other):
+        return Div.apply(self, other)
+
+    def __rtruediv__(self, other):
+        return Div.apply(other, self)
+
+    def __matmul__(self, other):
+        return MatMul.apply(self, other)
+
+    def __rmatmul__(self, other):
+        return MatMul.apply(other, self)
+
+    def __neg__(self):
+        return Neg.apply(self)
+
+    def __pow__(self, exponent):
+        return Pow.apply(self, exponent=float(exponent))
+
+    def __getitem__(self, index):
+        return GetItem.apply(self, index=index)
+
+    def sum(self, axis=None, keepdims=False):
+        return Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return Reshape.apply(self, shape=shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return Transpose.apply(self, axes=axes or None)
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def exp(self):
+        return Exp.apply(self)
+
+    def log(self):
+        return Log.apply(self)
+
+    def maximum(self, other):
+        return Maximum.apply(self, other)
+
+
+# ---------------------------------------------------------------------- graph machinery
+
+
+def topological_order(root):
+    """Tensors of the graph ending at root, each after all of its inputs (iterative DFS)."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        tensor, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor._node is not None:
+            for parent in tensor._node.inputs:
+                if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def unbroadcast(grad, shape):
+    """Sum grad over the axes that broadcasting stretched, so it gets back the input's shape.
+
+    forward:  x of shape (3, 1) + y of shape (4,) -> (3, 4)
+    backward: d/dx = sum of the (3, 4) gradient over axis 1, keeping it; d/dy = sum over axis 0.
+    """
+    while grad.ndim > len(shape):
+        grad = grad.sum(axis=0)
+    for axis, size in enumerate(shape):
+        if size == 1 and grad.shape[axis] != 1:
+            grad = grad.sum(axis=axis, keepdims=True)
+    return grad
+
+
+class Context:
+    """A bag where forward() stores what backward() will need."""
+
+    def save(self, **values):
+        self.__dict__.update(values)
+
+
+class Node:
+    """One recorded op application: which Function, its ctx, and its input tensors."""
+
+    def __init__(self, function, ctx, inputs):
+        self.function = function
+        self.ctx = ctx
+        self.inputs = inputs
+
+    def send_grads_to_inputs(self, grad_out, grads):
+        input_grads = self.function.backward(self.ctx, grad_out)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        for parent, g in zip(self.inputs, input_grads):
+            if not isinstance(parent, Tensor) or not parent.requires_grad or g is None:
+                continue
+            g = unbroadcast(np.asarray(g), parent.shape).astype(parent.dtype, copy=False)
+            key = id(parent)
+            grads[key] = g if key not in grads else grads[key] + g
+
+
+class Function:
+    """Base class of every differentiable op.
+
+    Subclasses define ``forward(ctx, *arrays, **params) -> array`` and
+    ``backward(ctx, grad_out) -> one gradient per array input`` (None for inputs
+    that need none).  Tensor inputs arrive in forward as plain ndarrays, an input
+    given as None stays None, and ``ctx.needs_grad[i]`` says whether input i wants a
+    gradient (so backward can skip work nobody will use).
+    """
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        tensors = [x if isinstance(x, Tensor) else None for x in inputs]
+        like = next((t for t in tensors if t is not None), None)
+        arrays = [t.data if t is not None else None if x is None else to_array_like(x, like)
+                  for x, t in zip(inputs, tensors)]
+        ctx = Context()
+        ctx.needs_grad = tuple(t is not None and t.requires_grad for t in tensors)
+        out = cls.forward(ctx, *arrays, **params)
+        needs_grad = _grad_enabled and any(t is not None and t.requires_grad for t in tensors)
+        result = Tensor(out, requires_grad=needs_grad)
+        if needs_grad:
+            result._node = Node(cls, ctx, inputs)
+        return result
+
+    @staticmethod
+    def forward(ctx, *arrays, **params):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        raise NotImplementedError
+
+
+def to_array_like(value, like):
+    """A non-Tensor operand (a Python number, an ndarray) as an array of the tensor's dtype."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "fbiu":
+        raise TypeError(f"expected a number or a real array, got dtype {array.dtype}")
+    return array.astype(like.dtype if like is not None else np.float32, copy=False)
+
+
+# ---------------------------------------------------------------------- elementary ops
+
+
+class Add(Function):
+    """forward: z = x + y.  backward: dx = dz, dy = dz (then unbroadcast)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x + y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    """forward: z = x - y.  backward: dx = dz, dy = -dz."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x - y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, -grad
+
+
+class Mul(Function):
+    """forward: z = x * y (elementwise).  backward: dx = dz * y, dy = dz * x."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save(x=x, y=y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.y, grad * ctx.x
+
+
+class Div(Function):
+    """forward: z = x / y.  backward: dx = dz / y, dy = -dz * x / y^2."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save(x=x, y=y)
+        return x / y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad / ctx.y, -grad * ctx.x / (ctx.y * ctx.y)
+
+
+class Neg(Function):
+    """forward: z = -x.  backward: dx = -dz."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Pow(Function):
+    """forward: z = x^p (p a constant).  backward: dx = dz * p * x^(p-1)."""
+
+    @staticmethod
+    def forward(ctx, x, exponent):
+        ctx.save(x=x, exponent=exponent)
+        return x ** exponent
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.exponent * ctx.x ** (ctx.exponent - 1)
+
+
+class MatMul(Function):
+    """forward: Z = X @ Y.  backward: dX = dZ @ Y^T, dY = X^T @ dZ (batched over leading axes)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        if x.ndim < 2 or y.ndim < 2:
+            raise ValueError(f"matmul: both operands need >= 2 dimensions, got {x.shape} and {y.shape}")
+        ctx.save(x=x, y=y)
+        return x @ y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad @ np.swapaxes(ctx.y, -1, -2), np.swapaxes(ctx.x, -1, -2) @ grad
+
+
+class Exp(Function):
+    """forward: z = e^x.  backward: dx = dz * z."""
+
+    @staticmethod
+    def forward(ctx, x):
+        z = np.exp(x)
+        ctx.save(z=z)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.z
+
+
+class Log(Function):
+    """forward: z = ln x.  backward: dx = dz / x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x=x)
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad / ctx.x
+
+
+class Maximum(Function):
+    """forward: z = max(x, y) elementwise.  backward: the larger input gets dz (ties: half each)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save(x=x, y=y)
+        return np.maximum(x, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x_wins = (ctx.x > ctx.y) + 0.5 * (ctx.x == ctx.y)
+        return grad * x_wins, grad * (1 - x_wins)
+
+
+class Sum(Function):
+    """forward: z = sum of x over axis.  backward: dx = dz broadcast back to x's shape."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        ctx.save(shape=x.shape, axis=axis, keepdims=keepdims)
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.broadcast_to(restore_reduced_axes(grad, ctx.shape, ctx.axis, ctx.keepdims), ctx.shape)
+
+
+class Mean(Function):
+    """forward: z = mean of x over axis (M values each).  backward: dx = dz / M, broadcast back."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        z = np.mean(x, axis=axis, keepdims=keepdims)
+        ctx.save(shape=x.shape, axis=axis, keepdims=keepdims, count=x.size // max(np.size(z), 1))
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = restore_reduced_axes(grad, ctx.shape, ctx.axis, ctx.keepdims) / ctx.count
+        return np.broadcast_to(grad, ctx.shape)
+
+
+def restore_reduced_axes(grad, shape, axis, keepdims):
+    """Re-insert the axes a reduction removed, as size-1 axes, so grad broadcasts to shape."""
+    if keepdims or axis is None:
+        return np.reshape(grad, [1] * len(shape)) if axis is None else grad
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = sorted(a % len(shape) for a in axes)
+    for a in axes:
+        grad = np.expand_dims(grad, a)
+    return grad
+
+
+class Reshape(Function):
+    """forward: z = x viewed with a new shape.  backward: dx = dz reshaped back."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.save(shape=x.shape)
+        return np.reshape(x, shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.reshape(grad, ctx.shape)
+
+
+class Transpose(Function):
+    """forward: z = x with axes permuted.  backward: dx = dz with the inverse permutation."""
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.save(axes=axes)
+        return np.transpose(x, axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.axes is None:
+            return np.transpose(grad)
+        return np.transpose(grad, np.argsort(ctx.axes))
+
+
+class GetItem(Function):
+    """forward: z = x[index] (slices or integer arrays).
+
+    backward: dx = zeros like x, then dx[index] += dz; np.add.at accumulates, so an index
+    that picks the same element twice sends it both gradients.
+    """
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.save(shape=x.shape, dtype=x.dtype, index=index)
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        dx = np.zeros(ctx.shape, dtype=ctx.dtype)
+        np.add.at(dx, ctx.index, grad)
+        return dx
+
+
+class Concatenate(Function):
+    """forward: z = [x_1, x_2, ...] joined along axis.  backward: dz split back into pieces."""
+
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.save(axis=axis, sizes=[a.shape[axis] for a in arrays])
+        return np.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        edges = np.cumsum(ctx.sizes)[:-1]
+        return tuple(np.split(grad, edges, axis=ctx.axis))
+
+
+def concatenate(tensors, axis=0):
+    """Join tensors along an existing axis (differentiable)."""
+    return Concatenate.apply(*tensors, axis=axis)
+
+
+def maximum(x, y):
+    """Elementwise maximum of two tensors (differentiable)."""
+    return Maximum.apply(x, y)
