@@ -100,11 +100,28 @@ def test_truncated_file_with_unknown_name_gives_clear_error(tmp_path, verify):
         load_pneumonia(truncated, verify=verify)
 
 
+def test_flipped_byte_in_file_with_unknown_name_gives_clear_error(tmp_path):
+    raw = bytearray(DEFAULT_PATH.read_bytes())
+    raw[len(raw) // 3] ^= 0xFF  # inside the compressed x_train data
+    path = tmp_path / "flipped.npz"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(PneumoniaDataError, match=r"flipped\.npz: not a readable"):
+        load_pneumonia(path)
+
+
 def test_non_npz_bytes_give_clear_error(tmp_path):
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"hello, I am text\n" * 10)
     with pytest.raises(PneumoniaDataError, match=r"junk\.npz"):
         load_pneumonia(junk)
+
+
+def test_npy_instead_of_npz_gives_clear_error(tmp_path):
+    path = tmp_path / "array.npz"
+    with open(path, "wb") as f:
+        np.save(f, np.zeros(3))
+    with pytest.raises(PneumoniaDataError, match="single .npy array"):
+        load_pneumonia(path)
 
 
 def _small_arrays(n=6, size=8):

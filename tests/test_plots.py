@@ -49,6 +49,8 @@ def test_training_curves(tmp_path):
 
 def test_training_curves_with_missing_keys(tmp_path):
     assert_png(P.plot_training_curves({"train_loss": [0.7]}, tmp_path / "one_epoch.png"))
+    arrays = {"val_auc": np.array([0.6, 0.7]), "lr": np.array([]), "best_epoch": 2}
+    assert_png(P.plot_training_curves(arrays, tmp_path / "arrays.png"))
 
 
 def test_roc(tmp_path, predictions):

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 RIGHT_COLOR = "#1a7f37"  # green
 WRONG_COLOR = "#cf222e"  # red
@@ -35,34 +36,40 @@ def _save(fig: Figure, path) -> Path:
 def plot_training_curves(history: dict[str, Sequence[float]], path) -> Path:
     """Loss, validation AUC and learning rate per epoch, side by side.
 
-    ``history`` holds lists indexed by epoch; any of ``train_loss``, ``val_loss``,
-    ``val_auc``, ``lr`` may be missing (its panel then says so).
+    ``history`` holds lists (or arrays) indexed by epoch; any of ``train_loss``,
+    ``val_loss``, ``val_auc``, ``lr`` may be missing (its panel then says so); other keys
+    are ignored.
     """
+    keys = ("train_loss", "val_loss", "val_auc", "lr")
+    curves = {k: np.asarray(history[k], dtype=float) for k in keys if history.get(k) is not None}
+    curves = {k: v for k, v in curves.items() if v.size > 0}
+    n_epochs = max((len(v) for v in curves.values()), default=1)
     fig = _new_figure(13, 3.8)
     ax_loss, ax_auc, ax_lr = fig.subplots(1, 3)
 
-    def epochs(values):
-        return np.arange(1, len(values) + 1)
+    def draw(ax, key, **style):
+        values = curves[key]
+        return ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, **style)
 
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-        if history.get(key):
-            ax_loss.plot(epochs(history[key]), history[key], marker="o", markersize=3, label=label)
+        if key in curves:
+            draw(ax_loss, key, label=label)
     ax_loss.set(title="Loss", xlabel="epoch", ylabel="binary cross-entropy")
     if ax_loss.lines:
         ax_loss.legend()
 
-    if history.get("val_auc"):
-        auc = np.asarray(history["val_auc"], dtype=float)
-        ax_auc.plot(epochs(auc), auc, marker="o", markersize=3, color="tab:green")
+    if "val_auc" in curves:
+        auc = curves["val_auc"]
+        draw(ax_auc, "val_auc", color="tab:green")
         best = int(np.nanargmax(auc))
         ax_auc.scatter([best + 1], [auc[best]], s=80, facecolors="none", edgecolors="black", zorder=3,
                        label=f"best {auc[best]:.3f} (epoch {best + 1})")
         ax_auc.legend(loc="lower right")
     ax_auc.set(title="Validation ROC AUC", xlabel="epoch", ylabel="AUC")
 
-    if history.get("lr"):
-        ax_lr.plot(epochs(history["lr"]), history["lr"], marker="o", markersize=3, color="tab:purple")
-        if min(history["lr"]) > 0:
+    if "lr" in curves:
+        draw(ax_lr, "lr", color="tab:purple")
+        if curves["lr"].min() > 0:
             ax_lr.set_yscale("log")
     ax_lr.set(title="Learning rate", xlabel="epoch", ylabel="learning rate")
 
@@ -70,8 +77,11 @@ def plot_training_curves(history: dict[str, Sequence[float]], path) -> Path:
         ax.grid(alpha=0.3)
         if not ax.lines:
             ax.text(0.5, 0.5, f"no {key} recorded", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
         else:
-            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.set_xlim(0.5, n_epochs + 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     return _save(fig, path)
 
 

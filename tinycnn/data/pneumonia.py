@@ -147,9 +147,10 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Read all split arrays; turn low-level zip/zlib errors into a clear message."""
     wanted = [k for s in REQUIRED_SPLITS + OPTIONAL_SPLITS for k in _array_keys(s)]
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise PneumoniaDataError(f"{path}: is a single .npy array, expected an .npz archive")
+        contents = np.load(path, allow_pickle=False)
+        if isinstance(contents, np.ndarray):
+            raise PneumoniaDataError(f"{path}: holds a single .npy array, expected an .npz archive")
+        with contents as npz:
             missing = [k for s in REQUIRED_SPLITS for k in _array_keys(s) if k not in npz.files]
             if missing:
                 raise PneumoniaDataError(f"{path}: missing arrays {missing} (has {sorted(npz.files)})")
