@@ -1,0 +1,188 @@
+"""The ``tinycnn`` command: train, evaluate, predict, summary, gradcam.
+
+    tinycnn train [--quick] [--epochs N] [--seed S] [--out RUN] [--resume]
+    tinycnn evaluate --model RUN/model.npz
+    tinycnn predict IMAGE [IMAGE ...] --model RUN/model.npz
+    tinycnn summary MODEL          (pneumonia_net, mobilenet_v1, efficientnet_b0, vgg_like or a .npz)
+    tinycnn gradcam IMAGE --model RUN/model.npz -o out.png
+"""
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import fields
+
+import numpy as np
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def run_folder_config(model_path):
+    """The TrainConfig saved next to a model (defaults where there is none)."""
+    from .train import TrainConfig
+
+    config = TrainConfig(out_dir=os.path.dirname(os.path.abspath(model_path)))
+    path = os.path.join(config.out_dir, "config.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+        known = {f.name for f in fields(TrainConfig)}
+        for key, value in saved.items():
+            if key in known and key != "out_dir":
+                setattr(config, key, value)
+    return config
+
+
+def calibration_of(model_path):
+    """(temperature, threshold) from the run's metrics.json, or (1, 0.5) without one."""
+    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "metrics.json")
+    if not os.path.exists(path):
+        return 1.0, 0.5
+    with open(path) as f:
+        report = json.load(f)
+    return report.get("temperature", 1.0), report.get("threshold_val_sens", {}).get("threshold", 0.5)
+
+
+def load_model_or_fail(path):
+    from .train import load_model
+
+    try:
+        return load_model(path)
+    except FileNotFoundError as err:
+        raise CommandError(str(err)) from None
+    except ValueError as err:
+        raise CommandError(f"cannot load model: {err}") from None
+
+
+def read_image_or_fail(path, size):
+    from .data import read_xray
+
+    if not os.path.isfile(path):
+        raise CommandError(f"no such image file: {path}")
+    pixels, reason = read_xray(path, size)
+    if pixels is None:
+        raise CommandError(f"cannot read {path}: {reason}")
+    return pixels
+
+
+def command_train(args):
+    from .train import TrainConfig, train_and_evaluate
+
+    config = TrainConfig(seed=args.seed)
+    if args.quick:
+        config.subset, config.epochs, config.n_bootstrap = 768, 2, 200
+        config.out_dir = "runs/pneumonia_quick"
+    if args.epochs:
+        config.epochs = args.epochs
+    if args.out:
+        config.out_dir = args.out
+    train_and_evaluate(config, resume=args.resume)
+
+
+def command_evaluate(args):
+    from .train import evaluate_run, prepare_data
+
+    model, _ = load_model_or_fail(args.model)
+    config = run_folder_config(args.model)
+    if args.out:
+        config.out_dir = args.out
+    evaluate_run(model, prepare_data(config), config)
+    print(f"wrote metrics.json and figures to {config.out_dir}/")
+
+
+def command_predict(args):
+    from . import metrics
+    from .data import CLASS_NAMES, normalize
+    from .train import predict_logits
+
+    model, description = load_model_or_fail(args.model)
+    temperature, threshold = calibration_of(args.model)
+    size = description["input_shape"][0]
+    for path in args.images:
+        pixels = read_image_or_fail(path, size)
+        logit = predict_logits(model, normalize(pixels[None]))[0]
+        probability = float(metrics.sigmoid(logit / temperature))
+        label = CLASS_NAMES[int(probability >= threshold)]
+        print(f"{path}: {label} (probability of pneumonia {probability:.3f}, threshold {threshold:.3f})")
+
+
+def command_summary(args):
+    from . import models
+    from .summary import summary
+
+    if args.model.endswith(".npz"):
+        model, description = load_model_or_fail(args.model)
+        input_shape = tuple(description["input_shape"])
+    else:
+        builders = {"pneumonia_net": (models.pneumonia_net, (64, 64, 1)),
+                    "mobilenet_v1": (models.mobilenet_v1, (224, 224, 3)),
+                    "efficientnet_b0": (models.efficientnet_b0, (224, 224, 3)),
+                    "vgg_like": (models.vgg_like, (224, 224, 3))}
+        if args.model not in builders:
+            raise CommandError(f"unknown model {args.model!r}: give a .npz file or one of {sorted(builders)}")
+        builder, input_shape = builders[args.model]
+        model = builder(input_shape=input_shape)
+    print(summary(model, input_shape))
+
+
+def command_gradcam(args):
+    from .gradcam import gradcam_figure_for_image
+
+    model, description = load_model_or_fail(args.model)
+    temperature, threshold = calibration_of(args.model)
+    size = description["input_shape"][0]
+    pixels = read_image_or_fail(args.image, size)
+    out = gradcam_figure_for_image(model, pixels, args.output, temperature=temperature, threshold=threshold,
+                                   title=os.path.basename(args.image))
+    print(f"wrote {out}")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tinycnn", description="tinycnn: CNNs from scratch in NumPy and Numba")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train the pneumonia detector")
+    train.add_argument("--quick", action="store_true")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out")
+    train.add_argument("--resume", action="store_true")
+    train.set_defaults(run=command_train)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a trained model on the test split")
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--out", help="folder for metrics and figures (default: the model's folder)")
+    evaluate.set_defaults(run=command_evaluate)
+
+    predict = sub.add_parser("predict", help="probability of pneumonia for X-ray image files")
+    predict.add_argument("images", nargs="+")
+    predict.add_argument("--model", required=True)
+    predict.set_defaults(run=command_predict)
+
+    summary = sub.add_parser("summary", help="Keras-style summary of a model")
+    summary.add_argument("model")
+    summary.set_defaults(run=command_summary)
+
+    gradcam = sub.add_parser("gradcam", help="Grad-CAM overlay for one X-ray")
+    gradcam.add_argument("image")
+    gradcam.add_argument("--model", required=True)
+    gradcam.add_argument("-o", "--output", default="gradcam.png")
+    gradcam.set_defaults(run=command_gradcam)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except CommandError as err:
+        print(f"tinycnn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

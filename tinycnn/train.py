@@ -1,0 +1,436 @@
+"""Training a pneumonia detector: data split, training loop, checkpoints, evaluation, figures.
+
+The pieces, in the order a run uses them:
+
+1. ``prepare_data``: load the X-rays, carve a validation split out of train *grouped by
+   patient* (one child's images never sit on both sides), normalise with train statistics.
+2. ``fit``: mini-batch training with AdamW (or SGD / Adam), a cosine schedule with warm-up,
+   class imbalance handled by ``pos_weight`` in the loss (or class-balanced batches),
+   X-ray augmentation, validation AUC every epoch, the best epoch kept, a checkpoint
+   written atomically after every epoch (``resume=True`` continues a killed run and ends
+   with the same weights), and a clear stop when the loss becomes NaN or inf.
+3. ``evaluate_run``: temperature scaling and the decision threshold are fitted on
+   validation only; the test split is used once, at the end, for the metrics with
+   bootstrap confidence intervals and the figures.
+
+Randomness is derived from ``(seed, epoch)`` at the start of every epoch (batch order,
+augmentation, dropout), so a resumed run draws exactly what an uninterrupted one would.
+"""
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import functional as F
+from . import metrics, models, nn, plots
+from .data import augment_xray, grouped_stratified_split, load_pneumonia, minibatch_indices, normalize
+from .optim import SGD, Adam, AdamW, cosine_with_warmup
+from .tensor import Tensor, no_grad
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or inf; the last good checkpoint is left in place."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run (written to config.json in the run folder)."""
+
+    model: str = "pneumonia_net"
+    model_kwargs: dict = field(default_factory=dict)
+    epochs: int = 12
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    imbalance: str = "pos_weight"      # "pos_weight" | "balanced_batches" | "none"
+    augment: bool = True
+    val_fraction: float = 0.15
+    target_sensitivity: float = 0.95
+    seed: int = 0
+    subset: int = 0                    # > 0: use only this many training images (quick runs)
+    data_path: str = ""                # "" = the NPZ shipped with tinycnn
+    n_bootstrap: int = 1000
+    out_dir: str = "runs/pneumonia"
+
+
+MODEL_BUILDERS = {
+    "pneumonia_net": models.pneumonia_net,
+    "mobilenet_v1": models.mobilenet_v1,
+}
+
+
+def build_model(name, input_shape, seed, **kwargs):
+    if name not in MODEL_BUILDERS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODEL_BUILDERS)}")
+    return MODEL_BUILDERS[name](input_shape=tuple(input_shape), num_classes=1, seed=seed, **kwargs)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def atomic_savez(path, arrays):
+    """Write an .npz so that ``path`` holds either the old file or the complete new one.
+
+    The data go to a temporary file in the same folder, are flushed to disk, and only then
+    renamed over ``path`` (a rename within one file system is atomic).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_text(path, text):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    with os.fdopen(handle, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def save_model(path, model, model_name, input_shape, seed, model_kwargs, extra=None):
+    """Save weights plus what is needed to rebuild the model (``load_model``)."""
+    description = {"model": model_name, "input_shape": list(input_shape), "seed": seed,
+                   "model_kwargs": model_kwargs, **(extra or {})}
+    arrays = {f"weights/{k}": v for k, v in model.state_dict().items()}
+    arrays["description"] = np.array(json.dumps(description))
+    atomic_savez(path, arrays)
+
+
+def load_model(path):
+    """Rebuild a model saved by ``save_model``; returns (model, description dict)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            description = json.loads(str(f["description"]))
+            state = {k[len("weights/"):]: f[k] for k in f.files if k.startswith("weights/")}
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{path} is not a tinycnn model file ({type(err).__name__}: {err})") from None
+    model = build_model(description["model"], description["input_shape"], description["seed"],
+                        **description["model_kwargs"])
+    model.load_state_dict(state)
+    model.eval()
+    return model, description
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def prepare_data(config):
+    """Load, split (patient-grouped, stratified, seeded) and normalise the X-rays."""
+    data = load_pneumonia(config.data_path or None)
+    train_idx, val_idx = grouped_stratified_split(data.files_train, data.y_train,
+                                                  config.val_fraction, seed=config.seed)
+    if config.subset:
+        rng = np.random.default_rng(config.seed)
+        train_idx = np.sort(rng.choice(train_idx, min(config.subset, len(train_idx)), replace=False))
+        val_idx = np.sort(rng.choice(val_idx, min(max(config.subset // 4, 64), len(val_idx)), replace=False))
+    return {
+        "x_train": normalize(data.x_train[train_idx]), "y_train": data.y_train[train_idx].astype(np.float32),
+        "x_val": normalize(data.x_train[val_idx]), "y_val": data.y_train[val_idx].astype(np.float32),
+        "x_test": normalize(data.x_test), "y_test": data.y_test.astype(np.float32),
+        "files_val": data.files_train[val_idx], "files_test": data.files_test,
+        "x_test_uint8": data.x_test,
+    }
+
+
+def predict_logits(model, x, batch_size=256):
+    """Model outputs (one logit per image) in evaluation mode, without building a graph."""
+    model.eval()
+    outputs = []
+    with no_grad():
+        for start in range(0, len(x), batch_size):
+            outputs.append(model(Tensor(x[start:start + batch_size])).data.reshape(-1))
+    return np.concatenate(outputs)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def make_optimizer(config, params):
+    if config.optimizer == "adamw":
+        return AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adamw, adam or sgd")
+
+
+def refresh_batch_norm_statistics(model, x, batch_size=64, max_images=2048):
+    """Recompute every batch norm's moving mean/variance for the current weights ("precise BN").
+
+    During training the moving averages trail the weights by about 1 / (1 - momentum)
+    steps (100 with Keras's 0.99); while the activations' scale still moves, that lag
+    makes evaluation-mode outputs wrong.  Here the statistics are re-estimated with the
+    final weights: reset them and average the batch statistics of up to max_images
+    training images with equal weight (momentum k / (k + 1) at the k-th batch).
+    Nothing else changes: no gradients, no parameter updates, dropout off.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2D)]
+    if not norms:
+        return
+    saved_momentum = [m.momentum for m in norms]
+    model.eval()
+    for m in norms:
+        m.moving_mean[...] = 0
+        m.moving_variance[...] = 0
+        m.train()
+    with no_grad():
+        for k, start in enumerate(range(0, min(len(x), max_images), batch_size)):
+            for m in norms:
+                m.momentum = k / (k + 1)
+            model(Tensor(x[start:start + batch_size]))
+    for m, momentum in zip(norms, saved_momentum):
+        m.momentum = momentum
+    model.eval()
+
+
+def reseed_dropout(model, seed, epoch):
+    """Give every dropout layer a generator derived from (seed, epoch, layer number)."""
+    for number, module in enumerate(model.modules()):
+        if hasattr(module, "rate") and hasattr(module, "rng"):
+            module.rng = np.random.default_rng([seed, epoch, number, 7])
+
+
+def format_seconds(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Prints one line per epoch and, within an epoch, every few seconds."""
+
+    def __init__(self, print_fn, every_seconds=10.0):
+        self.print = print_fn
+        self.every = every_seconds
+        self.last = 0.0
+
+    def batch(self, epoch, epochs, batch, batches, loss, images_per_second):
+        now = time.perf_counter()
+        if now - self.last < self.every and batch != batches:
+            return
+        self.last = now
+        eta = (batches - batch) * (now - self.epoch_start) / batch
+        self.print(f"  epoch {epoch}/{epochs} batch {batch}/{batches} loss {loss:.4f} "
+                   f"{images_per_second:.0f} img/s, epoch ETA {format_seconds(eta)}")
+
+    def start_epoch(self):
+        self.epoch_start = self.last = time.perf_counter()
+
+
+def train_one_epoch(model, optimizer, data, config, epoch, step, total_steps, pos_weight, progress):
+    """One pass over the training batches; returns (mean loss, next global step)."""
+    rng = np.random.default_rng([config.seed, epoch])
+    reseed_dropout(model, config.seed, epoch)
+    model.train()
+    batches = list(minibatch_indices(data["y_train"].astype(np.int64), config.batch_size, shuffle=True,
+                                     rng=rng, drop_last=True,
+                                     balanced=config.imbalance == "balanced_batches"))
+    warmup_steps = int(config.warmup_epochs * len(batches))
+    losses, seen, start = [], 0, time.perf_counter()
+    progress.start_epoch()
+    for number, idx in enumerate(batches, 1):
+        xb, yb = data["x_train"][idx], data["y_train"][idx]
+        if config.augment:
+            xb = augment_xray(xb, rng).astype(np.float32)
+        optimizer.lr = cosine_with_warmup(step, total_steps, config.lr, warmup_steps)
+        optimizer.zero_grad()
+        logits = model(Tensor(xb)).reshape(-1)
+        if not np.all(np.isfinite(logits.data)):
+            raise TrainingDiverged(f"the model's outputs (and so the loss) became NaN or inf at epoch {epoch}, "
+                                   f"batch {number}: training stopped; the last good checkpoint was kept")
+        loss = F.binary_cross_entropy_with_logits(logits, yb, pos_weight=pos_weight)
+        if not math.isfinite(loss.item()):
+            raise TrainingDiverged(f"the loss became {loss.item()} at epoch {epoch}, batch {number}: "
+                                   "training stopped; the last good checkpoint was kept")
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        seen += len(idx)
+        step += 1
+        progress.batch(epoch, config.epochs, number, len(batches), float(np.mean(losses[-20:])),
+                       seen / (time.perf_counter() - start))
+    return float(np.mean(losses)), step
+
+
+def checkpoint_arrays(model, optimizer, epoch, step, history, best):
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    arrays.update({f"optimizer/{k}": v for k, v in optimizer.state_dict().items()})
+    arrays["progress"] = np.array(json.dumps({"epoch": epoch, "step": step, "history": history,
+                                              "best": best}))
+    return arrays
+
+
+def restore_checkpoint(path, model, optimizer):
+    with np.load(path, allow_pickle=False) as f:
+        model.load_state_dict({k[6:]: f[k] for k in f.files if k.startswith("model/")})
+        optimizer.load_state_dict({k[10:]: f[k] for k in f.files if k.startswith("optimizer/")})
+        return json.loads(str(f["progress"]))
+
+
+def fit(config, data=None, resume=False, print_fn=print):
+    """Train; returns (model with the best validation AUC, history, run folder)."""
+    data = prepare_data(config) if data is None else data
+    out = config.out_dir
+    os.makedirs(out, exist_ok=True)
+    atomic_write_text(os.path.join(out, "config.json"), json.dumps(asdict(config), indent=2))
+    input_shape = data["x_train"].shape[1:]
+    model = build_model(config.model, input_shape, config.seed, **config.model_kwargs)
+    optimizer = make_optimizer(config, model.parameters())
+    n_pos = float(data["y_train"].sum())
+    pos_weight = (len(data["y_train"]) - n_pos) / n_pos if config.imbalance == "pos_weight" else None
+    steps_per_epoch = len(data["y_train"]) // config.batch_size
+    total_steps = steps_per_epoch * config.epochs
+
+    history = {"epoch": [], "train_loss": [], "val_loss": [], "val_auc": [], "lr": [], "seconds": []}
+    best = {"epoch": 0, "val_auc": -1.0}
+    first_epoch, step = 1, 0
+    checkpoint = os.path.join(out, "checkpoint.npz")
+    if resume and os.path.exists(checkpoint):
+        state = restore_checkpoint(checkpoint, model, optimizer)
+        first_epoch, step, history, best = state["epoch"] + 1, state["step"], state["history"], state["best"]
+        print_fn(f"resumed from {checkpoint} after epoch {state['epoch']}")
+
+    print_fn(f"training {config.model} ({model.count_params() if hasattr(model, 'count_params') else ''} params) "
+             f"on {len(data['y_train'])} images, validating on {len(data['y_val'])}; "
+             f"{steps_per_epoch} batches of {config.batch_size} per epoch")
+    progress = Progress(print_fn)
+    for epoch in range(first_epoch, config.epochs + 1):
+        start = time.perf_counter()
+        train_loss, step = train_one_epoch(model, optimizer, data, config, epoch, step, total_steps,
+                                           pos_weight, progress)
+        refresh_batch_norm_statistics(model, data["x_train"])
+        val_logits = predict_logits(model, data["x_val"])
+        val_loss = F.binary_cross_entropy_with_logits(Tensor(val_logits), data["y_val"], pos_weight).item()
+        val_auc = metrics.roc_auc(data["y_val"], val_logits)
+        seconds = time.perf_counter() - start
+        for key, value in (("epoch", epoch), ("train_loss", train_loss), ("val_loss", val_loss),
+                           ("val_auc", val_auc), ("lr", optimizer.lr), ("seconds", seconds)):
+            history[key].append(value)
+        improved = val_auc > best["val_auc"]
+        if improved:
+            best = {"epoch": epoch, "val_auc": val_auc}
+            save_model(os.path.join(out, "model.npz"), model, config.model, input_shape, config.seed,
+                       config.model_kwargs, {"epoch": epoch, "val_auc": val_auc})
+        atomic_savez(checkpoint, checkpoint_arrays(model, optimizer, epoch, step, history, best))
+        remaining = (config.epochs - epoch) * float(np.mean(history["seconds"]))
+        print_fn(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
+                 f"val AUC {val_auc:.4f}{' (best)' if improved else ''}, {seconds:.0f}s, "
+                 f"ETA {format_seconds(remaining)}")
+    best_model, _ = load_model(os.path.join(out, "model.npz"))
+    return best_model, history, out
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def evaluate_run(model, data, config, history=None, print_fn=print):
+    """Fit temperature and threshold on validation, evaluate test once, write metrics and figures."""
+    out = config.out_dir
+    val_logits, test_logits = predict_logits(model, data["x_val"]), predict_logits(model, data["x_test"])
+    y_val, y_test = data["y_val"].astype(int), data["y_test"].astype(int)
+
+    temperature = metrics.fit_temperature(val_logits, y_val)
+    val_probs = metrics.sigmoid(val_logits / temperature)
+    test_probs_raw = metrics.sigmoid(test_logits)
+    test_probs = metrics.sigmoid(test_logits / temperature)
+    threshold = metrics.threshold_for_sensitivity(y_val, val_probs, config.target_sensitivity)
+
+    def ci(fn, scores):
+        point, low, high = metrics.bootstrap_ci(fn, y_test, scores, n_boot=config.n_bootstrap, seed=config.seed)
+        return {"value": point, "ci95": [low, high]}
+
+    def ci_at(threshold, name):
+        metric = getattr(metrics, name)
+        return ci(lambda y, p: metric(y, metrics.predict(p, threshold)), test_probs)["ci95"]
+
+    def report_at(threshold, **extra):
+        r = {**extra, **metrics.binary_report(y_test, test_probs, threshold)}
+        r.update({f"{name}_ci95": ci_at(threshold, name) for name in ("sensitivity", "specificity", "accuracy")})
+        return r
+
+    report = {
+        "test_auc": ci(metrics.roc_auc, test_probs),
+        "temperature": temperature,
+        "threshold_0.5": report_at(0.5),
+        "threshold_val_sens": report_at(threshold, target_sensitivity=config.target_sensitivity),
+        "val_auc": metrics.roc_auc(y_val, val_logits),
+        "ece_test_before_temperature": metrics.ece(y_test, test_probs_raw),
+        "ece_test_after_temperature": metrics.ece(y_test, test_probs),
+        "n_val": int(len(y_val)), "n_test": int(len(y_test)),
+    }
+    write_figures(out, data, history, y_test, test_probs, threshold)
+    atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(to_jsonable(report), indent=2))
+    print_fn(summarise(report))
+    return report
+
+
+def write_figures(out, data, history, y_test, test_probs, threshold):
+    fpr, tpr, thresholds = metrics.roc_curve(y_test, test_probs)
+    points = {}
+    for label, t in ((f"val-chosen threshold {threshold:.2f}", threshold), ("threshold 0.50", 0.5)):
+        r = metrics.binary_report(y_test, test_probs, t)
+        points[label] = (1 - r["specificity"], r["sensitivity"])
+    plots.plot_roc(fpr, tpr, metrics.roc_auc(y_test, test_probs), os.path.join(out, "roc.png"),
+                   operating_points=points)
+    predicted = (test_probs >= threshold).astype(int)
+    plots.plot_confusion_matrix(metrics.confusion_matrix(y_test, predicted),
+                                os.path.join(out, "confusion_matrix.png"))
+    plots.plot_reliability_diagram(metrics.reliability_bins(y_test, test_probs),
+                                   os.path.join(out, "reliability.png"), ece=metrics.ece(y_test, test_probs))
+    if history:
+        plots.plot_training_curves(history, os.path.join(out, "training_curves.png"))
+    pick = np.random.default_rng(0).choice(len(y_test), 32, replace=False)
+    plots.plot_image_grid(data["x_test_uint8"][pick], test_probs[pick], y_test[pick],
+                          os.path.join(out, "test_examples.png"), threshold=threshold)
+
+
+def to_jsonable(value):
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def summarise(report):
+    auc = report["test_auc"]
+    lines = [f"test ROC AUC {auc['value']:.4f} (95% CI {auc['ci95'][0]:.4f}-{auc['ci95'][1]:.4f})"]
+    for key, title in (("threshold_0.5", "threshold 0.50"), ("threshold_val_sens", "validation-chosen threshold")):
+        r = report[key]
+        t = r.get("threshold", 0.5)
+        lines.append(f"{title} ({t:.3f}): sensitivity {r['sensitivity']:.3f}, specificity {r['specificity']:.3f}, "
+                     f"accuracy {r['accuracy']:.3f}, PPV {r['ppv']:.3f}, NPV {r['npv']:.3f}, F1 {r['f1']:.3f}")
+    lines.append(f"temperature {report['temperature']:.3f}; ECE on test {report['ece_test_before_temperature']:.3f} "
+                 f"before, {report['ece_test_after_temperature']:.3f} after temperature scaling")
+    return "\n".join(lines)
+
+
+def train_and_evaluate(config, resume=False, print_fn=print):
+    """The whole job: data, training, evaluation; returns the metrics report."""
+    data = prepare_data(config)
+    model, history, _ = fit(config, data, resume=resume, print_fn=print_fn)
+    return evaluate_run(model, data, config, history, print_fn=print_fn)
