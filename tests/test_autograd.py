@@ -105,3 +105,13 @@ def test_detach_numpy_item():
     d = (x * 2).detach()
     assert not d.requires_grad and d.item() == 6.0
     assert d.numpy() is d.data
+
+
+def test_grad_returns_gradients_without_touching_any_grad():
+    w = tc.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    hidden = w * 3
+    out = (hidden * hidden).sum()
+    d_hidden, d_w = tc.grad(out, [hidden, w])
+    np.testing.assert_allclose(d_hidden, 2 * hidden.data)
+    np.testing.assert_allclose(d_w, 18 * w.data)
+    assert w.grad is None and hidden.grad is None

@@ -4,8 +4,9 @@ Read the code in this order: kernels/reference.py -> tensor.py -> functional.py 
 nn/ -> models/ -> train.py -> gradcam.py.
 """
 
-from .tensor import Tensor, concatenate, maximum, no_grad, is_grad_enabled
+from .tensor import Tensor, concatenate, grad, is_grad_enabled, maximum, no_grad
+from .summary import summary
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "concatenate", "maximum", "no_grad", "is_grad_enabled"]
+__all__ = ["Tensor", "concatenate", "grad", "is_grad_enabled", "maximum", "no_grad", "summary"]

@@ -125,15 +125,9 @@ class Tensor:
         if grad.shape != self.shape:
             raise ValueError(f"backward(): grad has shape {grad.shape}, tensor has {self.shape}")
 
-        grads = {id(self): grad}
-        for tensor in reversed(topological_order(self)):
-            g = grads.pop(id(tensor), None)
-            if g is None:
-                continue
+        for tensor, g in backpropagate(self, grad):
             if tensor._node is None or tensor._retain_grad:
                 tensor.grad = g if tensor.grad is None else tensor.grad + g
-            if tensor._node is not None:
-                tensor._node.send_grads_to_inputs(g, grads)
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other):
@@ -226,6 +220,41 @@ def topological_order(root):
                 if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in visited:
                     stack.append((parent, False))
     return order
+
+
+def backpropagate(root, grad):
+    """Yield (tensor, d root / d tensor) for every tensor of root's graph, outputs first.
+
+    Each tensor comes out once, after all the ops that used it have sent it their part.
+    """
+    grads = {id(root): grad}
+    for tensor in reversed(topological_order(root)):
+        g = grads.pop(id(tensor), None)
+        if g is None:
+            continue
+        yield tensor, g
+        if tensor._node is not None:
+            tensor._node.send_grads_to_inputs(g, grads)
+
+
+def grad(output, inputs, grad_output=None):
+    """Gradients of output w.r.t. each tensor in inputs, returned instead of stored.
+
+    Nothing's ``.grad`` changes (not even the parameters'), so this is how Grad-CAM asks
+    for d score / d activation without disturbing a model.
+    """
+    if not output.requires_grad:
+        raise RuntimeError("grad(): the output does not require grad")
+    if grad_output is None:
+        if output.size != 1:
+            raise RuntimeError(f"grad(): grad_output must be given for an output of shape {output.shape}")
+        grad_output = np.ones_like(output.data)
+    wanted = {id(t): k for k, t in enumerate(inputs)}
+    found = [None] * len(inputs)
+    for tensor, g in backpropagate(output, np.asarray(grad_output, dtype=output.dtype)):
+        if id(tensor) in wanted:
+            found[wanted[id(tensor)]] = g
+    return [np.zeros_like(t.data) if g is None else g for t, g in zip(inputs, found)]
 
 
 def unbroadcast(grad, shape):
