@@ -95,7 +95,7 @@ def command_evaluate(args):
 
 def command_predict(args):
     from . import metrics
-    from .data import CLASS_NAMES, normalize
+    from .data import CLASS_NAMES, preprocess
     from .train import predict_logits
 
     model, description = load_model_or_fail(args.model)
@@ -103,7 +103,8 @@ def command_predict(args):
     size = description["input_shape"][0]
     for path in args.images:
         pixels = read_image_or_fail(path, size)
-        logit = predict_logits(model, normalize(pixels[None]))[0]
+        x = preprocess(pixels[None], description.get("preprocessing", "dataset"))
+        logit = predict_logits(model, x)[0]
         probability = float(metrics.sigmoid(logit / temperature))
         label = CLASS_NAMES[int(probability >= threshold)]
         print(f"{path}: {label} (probability of pneumonia {probability:.3f}, threshold {threshold:.3f})")

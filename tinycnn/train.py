@@ -28,7 +28,7 @@ import numpy as np
 
 from . import functional as F
 from . import metrics, models, nn, plots
-from .data import augment_xray, grouped_stratified_split, load_pneumonia, minibatch_indices, normalize
+from .data import augment_xray, grouped_stratified_split, load_pneumonia, minibatch_indices, preprocess
 from .optim import SGD, Adam, AdamW, cosine_with_warmup
 from .tensor import Tensor, no_grad
 
@@ -50,7 +50,10 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
     imbalance: str = "pos_weight"      # "pos_weight" | "balanced_batches" | "none"
+    preprocessing: str = "per_image"  # "per_image" (each X-ray standardised alone) | "dataset"
     augment: bool = True
+    brightness: float = 0.1            # augmentation: +- this many image standard deviations
+    contrast: float = 0.1              # augmentation: contrast scaled by 1 +- this
     val_fraction: float = 0.15
     target_sensitivity: float = 0.95
     seed: int = 0
@@ -143,10 +146,11 @@ def prepare_data(config):
         rng = np.random.default_rng(config.seed)
         train_idx = np.sort(rng.choice(train_idx, min(config.subset, len(train_idx)), replace=False))
         val_idx = np.sort(rng.choice(val_idx, min(max(config.subset // 4, 64), len(val_idx)), replace=False))
+    method = config.preprocessing
     return {
-        "x_train": normalize(data.x_train[train_idx]), "y_train": data.y_train[train_idx].astype(np.float32),
-        "x_val": normalize(data.x_train[val_idx]), "y_val": data.y_train[val_idx].astype(np.float32),
-        "x_test": normalize(data.x_test), "y_test": data.y_test.astype(np.float32),
+        "x_train": preprocess(data.x_train[train_idx], method), "y_train": data.y_train[train_idx].astype(np.float32),
+        "x_val": preprocess(data.x_train[val_idx], method), "y_val": data.y_train[val_idx].astype(np.float32),
+        "x_test": preprocess(data.x_test, method), "y_test": data.y_test.astype(np.float32),
         "files_val": data.files_train[val_idx], "files_test": data.files_test,
         "x_test_uint8": data.x_test,
     }
@@ -251,7 +255,7 @@ def train_one_epoch(model, optimizer, data, config, epoch, step, total_steps, po
     for number, idx in enumerate(batches, 1):
         xb, yb = data["x_train"][idx], data["y_train"][idx]
         if config.augment:
-            xb = augment_xray(xb, rng).astype(np.float32)
+            xb = augment_xray(xb, rng, brightness=config.brightness, contrast=config.contrast).astype(np.float32)
         optimizer.lr = cosine_with_warmup(step, total_steps, config.lr, warmup_steps)
         optimizer.zero_grad()
         logits = model(Tensor(xb)).reshape(-1)
@@ -330,7 +334,8 @@ def fit(config, data=None, resume=False, print_fn=print):
         if improved:
             best = {"epoch": epoch, "val_auc": val_auc}
             save_model(os.path.join(out, "model.npz"), model, config.model, input_shape, config.seed,
-                       config.model_kwargs, {"epoch": epoch, "val_auc": val_auc})
+                       config.model_kwargs, {"epoch": epoch, "val_auc": val_auc,
+                                             "preprocessing": config.preprocessing})
         atomic_savez(checkpoint, checkpoint_arrays(model, optimizer, epoch, step, history, best))
         remaining = (config.epochs - epoch) * float(np.mean(history["seconds"]))
         print_fn(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, "

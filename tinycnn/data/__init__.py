@@ -29,7 +29,9 @@ from .pneumonia import (
     load_pneumonia,
     load_pneumonia_folder,
     normalize,
+    preprocess,
     read_xray,
+    standardize_per_image,
     sha256_of_file,
 )
 from .splits import grouped_stratified_split, patient_id
@@ -52,6 +54,8 @@ __all__ = [
     "load_pneumonia_folder",
     "minibatch_indices",
     "normalize",
+    "preprocess",
+    "standardize_per_image",
     "number_of_batches",
     "patient_id",
     "random_affine",

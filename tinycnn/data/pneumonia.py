@@ -309,3 +309,27 @@ def normalize(x_uint8: np.ndarray, mean: float = TRAIN_MEAN, std: float = TRAIN_
         raise ValueError(f"normalize expects (N, H, W) or (N, H, W, 1), got shape {x.shape}")
     scaled = x.astype(np.float32) / np.float32(255.0)
     return ((scaled - np.float32(mean)) / np.float32(std))[..., None]
+
+
+def standardize_per_image(x_uint8: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Scale each uint8 grey image by its own statistics: float32 (N, H, W, 1).
+
+        x_out = (x - mean_i) / (std_i + eps),   mean_i, std_i over the pixels of image i
+
+    Unlike :func:`normalize` this removes each image's overall exposure and contrast, which
+    differ between X-ray machines and habits and correlate with the label in this data set
+    (see README.md, "Shortcut cues"); the network then has to look at the structure.
+    """
+    x = normalize(x_uint8, mean=0.0, std=1.0)
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    std = x.std(axis=(1, 2, 3), keepdims=True)
+    return ((x - mean) / (std + np.float32(eps))).astype(np.float32)
+
+
+def preprocess(x_uint8: np.ndarray, method: str = "per_image") -> np.ndarray:
+    """Network input from uint8 images: ``"per_image"`` (standardize_per_image) or ``"dataset"`` (normalize)."""
+    if method == "per_image":
+        return standardize_per_image(x_uint8)
+    if method == "dataset":
+        return normalize(x_uint8)
+    raise ValueError(f"unknown preprocessing {method!r}; expected 'per_image' or 'dataset'")
