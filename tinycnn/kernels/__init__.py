@@ -18,4 +18,4 @@ KERNEL_BACKEND = os.environ.get("TINYCNN_KERNELS", "fast").lower()
 if KERNEL_BACKEND == "reference":
     active = reference
 else:
-    active = reference  # replaced by the fast Numba kernels (see fast.py) once they exist
+    from . import fast as active  # the Numba/BLAS kernels (see fast.py)

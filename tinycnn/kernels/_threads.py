@@ -1,32 +1,67 @@
-"""Threading setup for the fast kernels: import this before any parallel Numba kernel runs.
+"""Threading setup for the fast kernels; imported by every kernel module before any njit.
 
-Two thread pools share the cores here: Numba's (for ``prange`` loops) and OpenBLAS's
-(for the GEMMs behind ``numpy @``).  They take turns: im2col in Numba, then a GEMM in
-OpenBLAS, then col2im in Numba again.  With Numba's OpenMP threading layer the OpenMP
-workers keep spinning for a while after every parallel region, so the OpenBLAS threads
-that run next fight them for the same cores; on a 2-core machine that made im2col+GEMM
-4-13x slower.
+Two thread pools share the cores: Numba's (``prange`` loops) and OpenBLAS's (the GEMMs
+behind ``numpy @``).  They take turns: im2col in Numba, a GEMM in OpenBLAS, col2im in
+Numba again.  The trap: with Numba's OpenMP layer in its default (active) wait policy the
+OpenMP workers keep spinning after every parallel region, so the OpenBLAS threads that
+run next fight them for the same cores.  Measured on the 2-core dev machine: a 256x256
+sgemm followed by a tiny parallel loop went from 0.26 ms to 8 ms (median) that way, and
+im2col+GEMM convolutions got 4-13x slower.
 
-We therefore pick Numba's ``workqueue`` layer: it ships with every Numba build (no TBB
-or libgomp needed) and its idle workers sleep on a condition variable instead of
-spinning.  The layer is fixed the first time a parallel kernel launches, so this module
-only sets ``numba.config.THREADING_LAYER`` and must be imported first (``fast.py`` and
-every kernel module do).  A user who sets ``NUMBA_THREADING_LAYER`` explicitly keeps
-their choice.
+What we choose, in order:
+
+1. ``NUMBA_THREADING_LAYER`` set by the user: kept as it is (their call).
+2. Numba's ``omp`` layer with ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP workers sleep
+   instead of spinning, so OpenBLAS gets the cores; a parallel launch still costs only
+   ~9 us.  libgomp reads the policy once, when it is loaded, so we set the variable
+   (unless the user set it) and load Numba's OpenMP pool right away.  Only possible if no
+   libgomp is in the process yet: PyTorch, for one, ships its own ``libgomp.so.1``, and
+   Numba's pool would share that already-initialised (spinning) runtime when torch was
+   imported first.
+3. Otherwise ``workqueue``: ships with every Numba and its idle workers sleep too, but a
+   launch costs ~40 us and it aborts if two Python threads launch kernels at once.
+
+The layer is fixed the first time a parallel kernel runs, so this module only sets
+``numba.config.THREADING_LAYER``; ``CHOSEN_LAYER`` records the choice (tests check that
+``numba.threading_layer()`` equals it after a parallel call).
 """
 
 import os
+import sys
 
 import numba
 
-#: The layer we ask for when the user has not chosen one.
-PREFERRED_LAYER = "workqueue"
+_OMP_POOL = "numba.np.ufunc.omppool"
 
-if "NUMBA_THREADING_LAYER" in os.environ:
-    CHOSEN_LAYER = numba.config.THREADING_LAYER
-else:
-    numba.config.THREADING_LAYER = PREFERRED_LAYER
-    CHOSEN_LAYER = PREFERRED_LAYER
+
+def _libgomp_loaded():
+    """True if an OpenMP runtime (libgomp) is already mapped into this process (Linux)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return any("libgomp" in line for line in maps)
+    except OSError:             # not Linux: no way to tell, assume not
+        return False
+
+
+def _choose_layer():
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        return numba.config.THREADING_LAYER
+    passive_from_start = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+    if _OMP_POOL in sys.modules or _libgomp_loaded():
+        # libgomp is already initialised: its wait policy can no longer be changed.
+        return "omp" if passive_from_start else "workqueue"
+    policy = os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if policy.upper() != "PASSIVE":
+        return "workqueue"      # the user asked for spinning OpenMP threads: avoid the trap
+    try:
+        from numba.np.ufunc import omppool  # noqa: F401  (loads libgomp with the policy set)
+    except ImportError:
+        return "workqueue"
+    return "omp"
+
+
+CHOSEN_LAYER = _choose_layer()
+numba.config.THREADING_LAYER = CHOSEN_LAYER
 
 
 def parallel_blocks(n_items, per_thread=4):

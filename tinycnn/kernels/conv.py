@@ -13,7 +13,8 @@ which NumPy hands to BLAS (sgemm for float32).  The backward passes are GEMMs to
 
 followed by "col2im" (add every entry of dcols back onto the input pixel it was copied
 from).  To bound memory the rows are processed in chunks of about ``CHUNK_BYTES`` of
-``cols``, and the chunk buffers are kept between calls (see ``_scratch``).
+``cols``; one chunk buffer (used for ``cols`` and ``dcols`` alike, never both at once) is
+kept between calls (see ``_scratch``).
 """
 
 import numpy as np
@@ -63,24 +64,37 @@ def _im2col(x, KH, KW, sh, sw, top, left, Ho, Wo, r0, r1, cols):
     """cols[(r - r0)*Wo + wo, (i*KW + j)*C + c] = xp[n, ho*sh + i, wo*sw + j, c], r = n*Ho + ho.
 
     Fills the im2col rows of the global output rows r0 <= r < r1 (padding -> 0).
+    For one output pixel and kernel row i, the K_w taps read K_w neighbouring pixels, and
+    in NHWC those are K_w*C contiguous values: one block copy (clipped at the image edges)
+    instead of K_w copies of C values.  Flat unsigned offsets keep the copy loops free of
+    negative-index checks, so LLVM vectorises them.
     """
     _, H, W, C = x.shape
+    xf = x.reshape(-1)
+    cf = cols.reshape(-1)
+    span = KW * C
     for r in prange(r0, r1):
         n = r // Ho
         ho = r - n * Ho
         for wo in range(Wo):
-            row = (r - r0) * Wo + wo
+            w0 = wo * sw - left                   # input column of tap j = 0
+            a = max(0, -w0) * C                   # [a, b): the part of the span inside the image
+            b = (min(W, w0 + KW) - w0) * C
             for i in range(KH):
                 hi = ho * sh + i - top
-                for j in range(KW):
-                    wi = wo * sw + j - left
-                    base = (i * KW + j) * C
-                    if 0 <= hi < H and 0 <= wi < W:
-                        for c in range(C):
-                            cols[row, base + c] = x[n, hi, wi, c]
-                    else:
-                        for c in range(C):
-                            cols[row, base + c] = 0.0
+                dst = np.uint64(((r - r0) * Wo + wo) * KH * span + i * span)
+                if hi < 0 or hi >= H or b <= a:
+                    for k in range(np.uint64(span)):
+                        cf[dst + k] = 0.0
+                    continue
+                src = np.uint64(((n * H + hi) * W + w0) * C + a)
+                for k in range(np.uint64(a)):
+                    cf[dst + k] = 0.0
+                inside = dst + np.uint64(a)
+                for k in range(np.uint64(b - a)):
+                    cf[inside + k] = xf[src + k]
+                for k in range(np.uint64(b), np.uint64(span)):
+                    cf[dst + k] = 0.0
 
 
 @njit(cache=True)
@@ -103,26 +117,29 @@ def _col2im_add(dcols, KH, KW, sh, sw, top, left, Ho, Wo, r0, r1, dx):
     gather: each input row (n, hi) collects its own sums, so threads never write the same pixel.
     """
     _, H, W, C = dx.shape
+    dxf = dx.reshape(-1)
+    dcf = dcols.reshape(-1)
+    kdim = KH * KW * C
+    uC = np.uint64(C)
     n_first = r0 // Ho
     n_last = (r1 - 1) // Ho
     for g in prange(n_first * H, (n_last + 1) * H):
         n = g // H
         hi = g - n * H
         ho_lo, ho_hi = _tap_range(Ho, hi, top, KH, sh)
-        if n * Ho + ho_lo < r0:
-            ho_lo = r0 - n * Ho
-        if n * Ho + ho_hi > r1 - 1:
-            ho_hi = r1 - 1 - n * Ho
+        ho_lo = max(ho_lo, r0 - n * Ho)
+        ho_hi = min(ho_hi, r1 - 1 - n * Ho)
         for ho in range(ho_lo, ho_hi + 1):
             i = hi + top - ho * sh
             row0 = (n * Ho + ho - r0) * Wo
             for wi in range(W):
+                dst = np.uint64((g * W + wi) * C)
                 wo_lo, wo_hi = _tap_range(Wo, wi, left, KW, sw)
                 for wo in range(wo_lo, wo_hi + 1):
                     j = wi + left - wo * sw
-                    base = (i * KW + j) * C
-                    for c in range(C):
-                        dx[n, hi, wi, c] += dcols[row0 + wo, base + c]
+                    src = np.uint64((row0 + wo) * kdim + (i * KW + j) * C)
+                    for c in range(uC):
+                        dxf[dst + c] += dcf[src + c]
 
 
 # ----------------------------------------------------------------------------- public kernels
@@ -177,7 +194,7 @@ def conv2d_backward_input(dy, w, x_shape, stride, pads):
     step = _rows_per_chunk(Wo, kdim, dtype.itemsize, N * Ho)
     for r0 in range(0, N * Ho, step):
         r1 = min(r0 + step, N * Ho)
-        dcols = _scratch("dcols", ((r1 - r0) * Wo, kdim), dtype)
+        dcols = _scratch("cols", ((r1 - r0) * Wo, kdim), dtype)
         np.matmul(dy_rows[r0 * Wo:r1 * Wo], w_rows.T, out=dcols)
         _col2im_add(dcols, KH, KW, sh, sw, top, left, Ho, Wo, r0, r1, dx)
     return dx

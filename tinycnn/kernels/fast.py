@@ -1,0 +1,62 @@
+"""The fast kernels under the reference names: ``tinycnn.kernels.active`` when not in
+reference mode.  Same function names, signatures, return conventions and dtypes as
+``reference.py``; the implementations live in one module per op family:
+
+* ``conv.py``        standard convolution: im2col + BLAS GEMM in bounded chunks
+* ``depthwise.py``   depthwise convolution: direct Numba loops vectorised over C
+* ``pointwise.py``   1x1 convolution: one BLAS GEMM on the (N*H*W, C) view
+* ``pool.py``        max / average / global average pooling
+* ``elementwise.py`` relu, relu6, sigmoid, silu and the fused bias + activation epilogue
+* ``batchnorm.py``   batch norm (single-pass statistics)
+* ``softmax.py``     softmax / log-softmax
+
+Extra (not in reference.py): ``bias_activation_forward(y, b, activation)`` (in place) and
+``bias_activation_backward(dy, out, activation) -> (dz, db)``.
+"""
+
+from . import _threads  # noqa: F401  (must come first: picks Numba's threading layer)
+from ._threads import CHOSEN_LAYER  # noqa: F401
+from .batchnorm import (  # noqa: F401
+    batch_norm_eval_backward,
+    batch_norm_eval_forward,
+    batch_norm_train_backward,
+    batch_norm_train_forward,
+    batch_norm_update_running,
+)
+from .conv import conv2d_backward_input, conv2d_backward_weight, conv2d_forward  # noqa: F401
+from .depthwise import (  # noqa: F401
+    depthwise_conv2d_backward_input,
+    depthwise_conv2d_backward_weight,
+    depthwise_conv2d_forward,
+)
+from .elementwise import (  # noqa: F401
+    bias_activation_backward,
+    bias_activation_forward,
+    relu6_backward,
+    relu6_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    silu_backward,
+    silu_forward,
+)
+from .pointwise import (  # noqa: F401
+    pointwise_conv2d_backward_input,
+    pointwise_conv2d_backward_weight,
+    pointwise_conv2d_forward,
+)
+from .pool import (  # noqa: F401
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    global_avg_pool2d_backward,
+    global_avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+from .softmax import (  # noqa: F401
+    log_softmax_backward,
+    log_softmax_forward,
+    softmax_backward,
+    softmax_forward,
+)

@@ -1,0 +1,26 @@
+"""Layers, blocks and the Module system, with Keras names and NHWC layout.
+
+    import tinycnn.nn as nn
+    model = nn.Sequential([
+        nn.Conv2D(3, 32, 3, padding="same", activation="relu"),
+        nn.MaxPool2D(),
+        nn.GlobalAveragePooling2D(),
+        nn.Dense(32, 10),
+    ])
+    model.output_shape((224, 224, 3))   # (10,), computed without data
+"""
+
+from . import init
+from .blocks import DropConnect, MBConv, Residual, SqueezeExcite
+from .layers import (AvgPool2D, BatchNorm2D, Conv2D, Dense, DepthwiseConv2D, Dropout, Flatten,
+                     GlobalAveragePooling2D, MaxPool2D, PointwiseConv2D, ReLU, ReLU6,
+                     SeparableConv2D, Sigmoid, Swish, apply_activation)
+from .module import Module, RemovableHandle, Sequential, assign_names, to_snake_case
+
+__all__ = [
+    "init", "Module", "Sequential", "RemovableHandle", "assign_names", "to_snake_case",
+    "Conv2D", "DepthwiseConv2D", "PointwiseConv2D", "SeparableConv2D", "BatchNorm2D",
+    "ReLU", "ReLU6", "Swish", "Sigmoid", "MaxPool2D", "AvgPool2D", "GlobalAveragePooling2D",
+    "Flatten", "Dense", "Dropout", "apply_activation",
+    "SqueezeExcite", "MBConv", "DropConnect", "Residual",
+]

@@ -1,0 +1,483 @@
+"""Layers with Keras names and Keras weight shapes, in NHWC.
+
+Each layer takes its input channels explicitly (no lazy building), so weights exist as
+soon as the layer does and ``output_shape`` / parameter counts need no data.
+
+Weight shapes (as Keras):
+    Conv2D            kernel (K_h, K_w, C_in, filters), bias (filters,)
+    DepthwiseConv2D   kernel (K_h, K_w, C, M), bias (C*M,)          M = depth_multiplier
+    PointwiseConv2D   kernel (C_in, filters), bias (filters,)
+    SeparableConv2D   depthwise_kernel (K_h, K_w, C, M), pointwise_kernel (1, 1, C*M, filters),
+                      bias (filters,)
+    BatchNorm2D       gamma, beta (trainable); moving_mean, moving_variance (non-trainable)
+    Dense             kernel (in, units), bias (units,)
+
+Parameter counts follow: a 3x3 conv from 3 to 32 channels has 3*3*3*32 = 864 weights
+(+ 32 biases = 896, the first row of the lecture's table); a 3x3 depthwise conv on 3
+channels has 3*3*3 = 27.
+"""
+
+import math
+
+import numpy as np
+
+from .. import functional as F
+from ..kernels.shapes import as_pair, conv_output_hw, resolve_padding
+from . import init as initializers
+from .module import Module
+
+# ---------------------------------------------------------------------- activations
+
+_ACTIVATIONS = {
+    None: None,
+    "linear": None,
+    "relu": "relu",
+    "relu6": "relu6",
+    "swish": "silu",
+    "silu": "silu",
+    "sigmoid": "sigmoid",
+}
+
+
+def _check_activation(activation, owner):
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"{owner}: unknown activation {activation!r}; "
+                         f"expected one of {[a for a in _ACTIVATIONS if a]}")
+    return activation
+
+
+def apply_activation(x, activation):
+    """Apply an activation given by name (None / 'linear' is the identity)."""
+    fn = _ACTIVATIONS[activation]
+    return x if fn is None else getattr(F, fn)(x)
+
+
+def _stride_arg(pair):
+    return pair[0] if pair[0] == pair[1] else tuple(pair)
+
+
+def _is_zero_padding(padding, in_hw, kernel, strides, op):
+    return resolve_padding(padding, in_hw, kernel, strides, op) == ((0, 0), (0, 0))
+
+
+# ---------------------------------------------------------------------- convolutions
+
+
+class _ConvBase(Module):
+    """Shared shape logic for layers that slide a K_h x K_w window."""
+
+    def _spatial_out(self, input_shape, kernel, strides, padding):
+        self._expect_rank(input_shape, 3)
+        H, W, _ = input_shape
+        pads = resolve_padding(padding, (H, W), kernel, strides, self.describe())
+        return conv_output_hw((H, W), kernel, strides, pads, self.describe())
+
+
+class Conv2D(_ConvBase):
+    """Standard convolution: every filter sees every input channel.
+
+    y[n, h, w, f] = act( sum_{i, j, c} xp[n, h*S + i, w*S + j, c] * kernel[i, j, c, f] + bias[f] )
+    Params: K_h*K_w*C_in*filters (+ filters).  A 1x1 stride-1 unpadded conv runs as a
+    pointwise conv (a matrix product over channels).
+    """
+
+    def __init__(self, in_channels, filters, kernel_size, strides=1, padding="valid",
+                 use_bias=True, activation=None, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", rng=None, name=None, dtype=np.float32):
+        super().__init__(name)
+        self.in_channels, self.filters = int(in_channels), int(filters)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", "Conv2D")
+        self.strides = as_pair(strides, "strides", "Conv2D")
+        self.padding = padding
+        self.use_bias = bool(use_bias)
+        self.activation = _check_activation(activation, "Conv2D")
+        rng = initializers.as_generator(rng)
+        self.add_weight("kernel", (*self.kernel_size, self.in_channels, self.filters),
+                        kernel_initializer, rng, dtype=dtype)
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), bias_initializer, rng, dtype=dtype)
+        else:
+            self.bias = None
+
+    def forward(self, x):
+        self._check_input(x, 4, self.in_channels)
+        if self.kernel_size == (1, 1) and self.strides == (1, 1) and _is_zero_padding(
+                self.padding, x.shape[1:3], (1, 1), (1, 1), self.describe()):
+            y = F.pointwise_conv2d(x, self.kernel.reshape(self.in_channels, self.filters), self.bias)
+        else:
+            y = F.conv2d(x, self.kernel, self.bias, stride=_stride_arg(self.strides),
+                         padding=self.padding)
+        return apply_activation(y, self.activation)
+
+    def output_shape(self, input_shape):
+        self._expect_rank(input_shape, 3)
+        self._expect_channels(input_shape[-1], self.in_channels)
+        return (*self._spatial_out(input_shape, self.kernel_size, self.strides, self.padding),
+                self.filters)
+
+    def macs(self, input_shape):
+        Ho, Wo, _ = self.output_shape(input_shape)
+        KH, KW = self.kernel_size
+        return Ho * Wo * KH * KW * self.in_channels * self.filters
+
+    def extra_repr(self):
+        return (f"{self.in_channels}->{self.filters}, kernel={self.kernel_size}, "
+                f"strides={self.strides}, padding={self.padding!r}")
+
+
+class DepthwiseConv2D(_ConvBase):
+    """Depthwise convolution: each channel is filtered on its own by its own K x K kernel.
+
+    y[n, h, w, c*M + m] = sum_{i, j} xp[n, h*S + i, w*S + j, c] * kernel[i, j, c, m]
+    Params: K_h*K_w*C*M (+ C*M), e.g. 3*3*3 = 27 for 3 channels, M = 1.
+
+    The depth multiplier M is done here, not in the kernel: input channel c is repeated M
+    times (x[..., repeat(arange(C), M)]) so output channel c*M + m matches Keras's order,
+    and the (K_h, K_w, C, M) kernel is reshaped to (K_h, K_w, C*M).
+    """
+
+    def __init__(self, in_channels, kernel_size, strides=1, padding="valid", depth_multiplier=1,
+                 use_bias=True, activation=None, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", rng=None, name=None, dtype=np.float32):
+        super().__init__(name)
+        self.in_channels = int(in_channels)
+        self.depth_multiplier = int(depth_multiplier)
+        if self.depth_multiplier < 1:
+            raise ValueError(f"DepthwiseConv2D: depth_multiplier must be >= 1, got {depth_multiplier}")
+        self.kernel_size = as_pair(kernel_size, "kernel_size", "DepthwiseConv2D")
+        self.strides = as_pair(strides, "strides", "DepthwiseConv2D")
+        self.padding = padding
+        self.use_bias = bool(use_bias)
+        self.activation = _check_activation(activation, "DepthwiseConv2D")
+        self.out_channels = self.in_channels * self.depth_multiplier
+        rng = initializers.as_generator(rng)
+        self.add_weight("kernel", (*self.kernel_size, self.in_channels, self.depth_multiplier),
+                        depthwise_initializer, rng, dtype=dtype)
+        if self.use_bias:
+            self.add_weight("bias", (self.out_channels,), bias_initializer, rng, dtype=dtype)
+        else:
+            self.bias = None
+
+    def forward(self, x):
+        self._check_input(x, 4, self.in_channels)
+        if self.depth_multiplier > 1:
+            x = x[..., np.repeat(np.arange(self.in_channels), self.depth_multiplier)]
+        w = self.kernel.reshape(*self.kernel_size, self.out_channels)
+        y = F.depthwise_conv2d(x, w, self.bias, stride=_stride_arg(self.strides), padding=self.padding)
+        return apply_activation(y, self.activation)
+
+    def output_shape(self, input_shape):
+        self._expect_rank(input_shape, 3)
+        self._expect_channels(input_shape[-1], self.in_channels)
+        return (*self._spatial_out(input_shape, self.kernel_size, self.strides, self.padding),
+                self.out_channels)
+
+    def macs(self, input_shape):
+        Ho, Wo, _ = self.output_shape(input_shape)
+        KH, KW = self.kernel_size
+        return Ho * Wo * KH * KW * self.out_channels
+
+    def extra_repr(self):
+        return (f"{self.in_channels}x{self.depth_multiplier}, kernel={self.kernel_size}, "
+                f"strides={self.strides}, padding={self.padding!r}")
+
+
+class PointwiseConv2D(Module):
+    """1x1 convolution = a matrix product over the channel axis at every pixel.
+
+    y[n, h, w, f] = sum_c x[n, h, w, c] * kernel[c, f] + bias[f];   params C_in*filters (+ filters)
+    """
+
+    def __init__(self, in_channels, filters, use_bias=True, activation=None,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", rng=None,
+                 name=None, dtype=np.float32):
+        super().__init__(name)
+        self.in_channels, self.filters = int(in_channels), int(filters)
+        self.use_bias = bool(use_bias)
+        self.activation = _check_activation(activation, "PointwiseConv2D")
+        rng = initializers.as_generator(rng)
+        self.add_weight("kernel", (self.in_channels, self.filters), kernel_initializer, rng, dtype=dtype)
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), bias_initializer, rng, dtype=dtype)
+        else:
+            self.bias = None
+
+    def forward(self, x):
+        self._check_input(x, 4, self.in_channels)
+        return apply_activation(F.pointwise_conv2d(x, self.kernel, self.bias), self.activation)
+
+    def output_shape(self, input_shape):
+        self._expect_rank(input_shape, 3)
+        self._expect_channels(input_shape[-1], self.in_channels)
+        return (input_shape[0], input_shape[1], self.filters)
+
+    def macs(self, input_shape):
+        H, W, _ = self.output_shape(input_shape)
+        return H * W * self.in_channels * self.filters
+
+    def extra_repr(self):
+        return f"{self.in_channels}->{self.filters}"
+
+
+class SeparableConv2D(_ConvBase):
+    """Depthwise conv (no bias) followed by a 1x1 pointwise conv (+ bias), one layer as Keras.
+
+    Cost per output pixel: K^2*C (depthwise) + C*filters (pointwise) multiply-adds instead
+    of K^2*C*filters: the ratio is 1/filters + 1/K^2 (MobileNet paper, eq. 5).
+    """
+
+    def __init__(self, in_channels, filters, kernel_size, strides=1, padding="valid",
+                 depth_multiplier=1, use_bias=True, activation=None,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", rng=None, name=None, dtype=np.float32):
+        super().__init__(name)
+        self.in_channels, self.filters = int(in_channels), int(filters)
+        self.depth_multiplier = int(depth_multiplier)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", "SeparableConv2D")
+        self.strides = as_pair(strides, "strides", "SeparableConv2D")
+        self.padding = padding
+        self.use_bias = bool(use_bias)
+        self.activation = _check_activation(activation, "SeparableConv2D")
+        self.mid_channels = self.in_channels * self.depth_multiplier
+        rng = initializers.as_generator(rng)
+        self.add_weight("depthwise_kernel", (*self.kernel_size, self.in_channels, self.depth_multiplier),
+                        depthwise_initializer, rng, dtype=dtype)
+        self.add_weight("pointwise_kernel", (1, 1, self.mid_channels, self.filters),
+                        pointwise_initializer, rng, dtype=dtype)
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), bias_initializer, rng, dtype=dtype)
+        else:
+            self.bias = None
+
+    def forward(self, x):
+        self._check_input(x, 4, self.in_channels)
+        if self.depth_multiplier > 1:
+            x = x[..., np.repeat(np.arange(self.in_channels), self.depth_multiplier)]
+        dw = self.depthwise_kernel.reshape(*self.kernel_size, self.mid_channels)
+        h = F.depthwise_conv2d(x, dw, None, stride=_stride_arg(self.strides), padding=self.padding)
+        pw = self.pointwise_kernel.reshape(self.mid_channels, self.filters)
+        return apply_activation(F.pointwise_conv2d(h, pw, self.bias), self.activation)
+
+    def output_shape(self, input_shape):
+        self._expect_rank(input_shape, 3)
+        self._expect_channels(input_shape[-1], self.in_channels)
+        return (*self._spatial_out(input_shape, self.kernel_size, self.strides, self.padding),
+                self.filters)
+
+    def macs(self, input_shape):
+        Ho, Wo, _ = self.output_shape(input_shape)
+        KH, KW = self.kernel_size
+        return Ho * Wo * (KH * KW * self.mid_channels + self.mid_channels * self.filters)
+
+
+# ---------------------------------------------------------------------- normalisation
+
+
+class BatchNorm2D(Module):
+    """Batch normalisation over the last (channel) axis, Keras conventions.
+
+    training: y = gamma * (x - mean_batch) / sqrt(var_batch + eps) + beta, and
+              moving = momentum * moving + (1 - momentum) * batch_stat
+    inference: the same with the moving statistics.
+    gamma, beta are trained; moving_mean, moving_variance are buffers (Keras's
+    "non-trainable params"): 4*C numbers, 2*C of them non-trainable.
+    """
+
+    keras_type = "BatchNormalization"
+
+    def __init__(self, channels, momentum=0.99, epsilon=1e-3, name=None, dtype=np.float32):
+        super().__init__(name)
+        self.channels = int(channels)
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+        self.add_weight("gamma", (self.channels,), "ones", dtype=dtype)
+        self.add_weight("beta", (self.channels,), "zeros", dtype=dtype)
+        self.add_weight("moving_mean", (self.channels,), "zeros", trainable=False, dtype=dtype)
+        self.add_weight("moving_variance", (self.channels,), "ones", trainable=False, dtype=dtype)
+
+    def forward(self, x):
+        if x.ndim < 2:
+            raise ValueError(f"{self.describe()}: expected input with a channel axis, got shape {x.shape}")
+        self._expect_channels(x.shape[-1], self.channels)
+        return F.batch_norm(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
+                            self.training, momentum=self.momentum, eps=self.epsilon)
+
+    def output_shape(self, input_shape):
+        self._expect_channels(input_shape[-1], self.channels)
+        return tuple(input_shape)
+
+    def extra_repr(self):
+        return f"{self.channels}, momentum={self.momentum}, epsilon={self.epsilon}"
+
+
+# ---------------------------------------------------------------------- activations
+
+
+class _Elementwise(Module):
+    fn = None
+
+    def forward(self, x):
+        return getattr(F, self.fn)(x)
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+class ReLU(_Elementwise):
+    """max(x, 0)"""
+    fn = "relu"
+
+
+class ReLU6(_Elementwise):
+    """min(max(x, 0), 6): MobileNet's activation (Keras: ReLU(6.0))."""
+    fn = "relu6"
+
+
+class Swish(_Elementwise):
+    """x * sigmoid(x) (a.k.a. SiLU): EfficientNet's activation."""
+    fn = "silu"
+
+
+class Sigmoid(_Elementwise):
+    """1 / (1 + exp(-x))"""
+    fn = "sigmoid"
+
+
+# ---------------------------------------------------------------------- pooling
+
+
+class _Pool(_ConvBase):
+    op = None
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", name=None):
+        super().__init__(name)
+        self.pool_size = as_pair(pool_size, "pool_size", type(self).__name__)
+        self.strides = as_pair(strides if strides is not None else pool_size, "strides",
+                               type(self).__name__)
+        self.padding = padding
+
+    def forward(self, x):
+        self._check_input(x, 4)
+        return getattr(F, self.op)(x, size=_stride_arg(self.pool_size),
+                                   stride=_stride_arg(self.strides), padding=self.padding)
+
+    def output_shape(self, input_shape):
+        self._expect_rank(input_shape, 3)
+        return (*self._spatial_out(input_shape, self.pool_size, self.strides, self.padding),
+                input_shape[-1])
+
+    def extra_repr(self):
+        return f"pool_size={self.pool_size}, strides={self.strides}, padding={self.padding!r}"
+
+
+class MaxPool2D(_Pool):
+    """Largest value in each window, per channel.  224x224x32 -> 112x112x32 for 2x2 / 2."""
+    keras_type = "MaxPooling2D"
+    op = "max_pool2d"
+
+
+class AvgPool2D(_Pool):
+    """Mean of each window, per channel."""
+    keras_type = "AveragePooling2D"
+    op = "avg_pool2d"
+
+
+class GlobalAveragePooling2D(Module):
+    """Mean over all H x W positions of each channel: (N, H, W, C) -> (N, C).
+
+    Each output number says how strongly that channel's feature is present anywhere in
+    the image (the lecture's [0, 2, 5, 0, 0]); it has no parameters, which is why a GAP
+    head is so much smaller than Flatten -> Dense.
+    """
+
+    def __init__(self, keepdims=False, name=None):
+        super().__init__(name)
+        self.keepdims = bool(keepdims)
+
+    def forward(self, x):
+        self._check_input(x, 4)
+        y = F.global_avg_pool2d(x)
+        if self.keepdims:
+            y = y.reshape(y.shape[0], 1, 1, y.shape[1])
+        return y
+
+    def output_shape(self, input_shape):
+        self._expect_rank(input_shape, 3)
+        return (1, 1, input_shape[-1]) if self.keepdims else (input_shape[-1],)
+
+
+class Flatten(Module):
+    """(N, H, W, C) -> (N, H*W*C) in row-major (H, then W, then C) order."""
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], int(math.prod(x.shape[1:])))
+
+    def output_shape(self, input_shape):
+        return (int(math.prod(input_shape)),)
+
+
+# ---------------------------------------------------------------------- dense and dropout
+
+
+class Dense(Module):
+    """y = act(x @ kernel + bias), kernel (in_features, units).  Params in*units (+ units)."""
+
+    def __init__(self, in_features, units, use_bias=True, activation=None,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", rng=None,
+                 name=None, dtype=np.float32):
+        super().__init__(name)
+        self.in_features, self.units = int(in_features), int(units)
+        self.use_bias = bool(use_bias)
+        self.activation = _check_activation(activation, "Dense")
+        rng = initializers.as_generator(rng)
+        self.add_weight("kernel", (self.in_features, self.units), kernel_initializer, rng, dtype=dtype)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), bias_initializer, rng, dtype=dtype)
+        else:
+            self.bias = None
+
+    def forward(self, x):
+        if x.ndim != 2:
+            raise ValueError(f"{self.describe()}: expected a 2-d input (N, {self.in_features}), "
+                             f"got shape {tuple(x.shape)}; put Flatten or "
+                             "GlobalAveragePooling2D before it")
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"{self.describe()}: expected input with {self.in_features} features, "
+                             f"got {x.shape[-1]}")
+        return apply_activation(F.linear(x, self.kernel, self.bias), self.activation)
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(f"{self.describe()}: expected input of shape ({self.in_features},) "
+                             f"(batch axis excluded), got {tuple(input_shape)}")
+        if input_shape[-1] != self.in_features:
+            raise ValueError(f"{self.describe()}: expected input with {self.in_features} features, "
+                             f"got {input_shape[-1]}")
+        return (self.units,)
+
+    def macs(self, input_shape):
+        self.output_shape(input_shape)
+        return self.in_features * self.units
+
+    def extra_repr(self):
+        return f"{self.in_features}->{self.units}"
+
+
+class Dropout(Module):
+    """Training: zero each value with probability ``rate`` and scale the rest by
+    1 / (1 - rate) (inverted dropout); inference: identity."""
+
+    def __init__(self, rate, seed=None, name=None):
+        super().__init__(name)
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.rng = initializers.as_generator(seed)
+
+    def forward(self, x):
+        return F.dropout(x, self.rate, self.training, rng=self.rng)
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def extra_repr(self):
+        return f"rate={self.rate}"
