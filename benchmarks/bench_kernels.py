@@ -49,7 +49,13 @@ NOTES = """**What limits each kernel** (from profiling the pieces on their own):
   `prange` loop while OpenBLAS runs the next GEMM; measured here: a 256x256 sgemm right
   after a tiny parallel kernel took 8 ms (median) instead of 0.2 ms.  The kernels package
   therefore sets `OMP_WAIT_POLICY=PASSIVE` before libgomp loads (launch ~9 us, no spinning;
-  `workqueue` as fallback: ~40 us per launch and not safe for concurrent callers).
+  `workqueue` as fallback: ~40 us per launch and not safe for concurrent callers).  This
+  script imports torch first, so torch keeps its own default OpenMP setup; torch's wheel
+  brings its own `libgomp.so.1`, already initialised, so tinycnn falls back to `workqueue`
+  here (the threading-layer line above).
+- *Weight-gradient GEMMs* (cols^T dY, X^T dY) are computed in whichever orientation gives a
+  tall result: OpenBLAS 0.3.31 with 2 threads took 1.8 s instead of 16 ms for
+  32x100352 @ 100352x64 on a busy machine.
 - *Standard conv* = im2col (Numba, one K_w*C block copy per kernel row) + 3 sgemm per
   fwd+bwd (forward, dcols = dY W^T, dW = cols^T dY) + col2im (gather per input row, no
   write conflicts), in 8 MiB chunks.  The GEMMs are (M x 9C) @ (9C x C_out) with
@@ -63,9 +69,12 @@ NOTES = """**What limits each kernel** (from profiling the pieces on their own):
   parallel over output rows / input rows (gather backward) / row blocks with per-block
   partial dW.  Each tap re-reads and re-writes the output pixel's accumulators (3 loads and
   a store per vector multiply-add), so it is bound by L1/L2 load-store bandwidth, not by
-  FMA throughput; torch's oneDNN keeps them in registers.
-- *Pointwise* is exactly one sgemm per pass on the free (N*H*W, C) view; 32->64 is
-  memory-bound (K = 32), 512->512 is compute-bound.
+  FMA throughput; torch's oneDNN JIT keeps them in registers, which is why the forward pass
+  is 1.3-3x slower than torch's while the backward passes are faster than torch's.  Tried
+  and dropped: flat row-wise loops with tiled weights, two taps per pass, fastmath.
+- *Pointwise* is exactly one sgemm per pass on the free (N*H*W, C) view; 512->512 runs at
+  the sgemm peak; 32->64 (K = 32) moves 3 bytes per flop and OpenBLAS reaches ~60% there,
+  below oneDNN's 1x1 convolution.
 - *GAP / ReLU / batch norm* are memory-bound single passes (BN: one fused pass for the
   shifted float64 statistics, one for y; backward one pass for both sums, one for dx).
 """
@@ -83,19 +92,20 @@ def timed(fn):
     return time.perf_counter() - t0
 
 
-def compare(ours, theirs, repeats, warmup=2, blocks=2):
+def compare(ours, theirs, repeats, warmup=3, blocks=4, pause=0.3):
     """(median, min) seconds of ours() and of theirs(), in alternating blocks of runs.
 
     Blocks rather than single alternating runs: torch's OpenMP workers keep spinning for a
-    while after each torch op (its default wait policy), and would steal the cores from the
-    next tinycnn call, and the other way round.  A short pause and warm-up runs before each
-    block let the other library's threads go idle first.
+    while after each torch op (its default wait policy; measured: tinycnn's next calls still
+    ran 2x slow 50 ms later), and would steal the cores from the next tinycnn call, and the
+    other way round.  A pause and warm-up runs before each block let the other library's
+    threads go idle first.
     """
     a, b = [], []
     per_block = max(1, repeats // blocks)
     for _ in range(blocks):
         for fn, out in ((ours, a), (theirs, b)):
-            time.sleep(0.05)
+            time.sleep(pause)
             for _ in range(warmup):
                 fn()
             out.extend(timed(fn) for _ in range(per_block))

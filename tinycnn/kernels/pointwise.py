@@ -8,11 +8,12 @@ whole op is one call to BLAS (sgemm for float32):
 
 The backward passes are GEMMs on the same matrices; ``W.T`` and ``X.T`` are only
 different strides, which NumPy passes to BLAS as "transposed" flags, not copies.
+(The weight gradient picks the orientation OpenBLAS handles well: see ``conv._matmul_tn``.)
 """
 
 import numpy as np
 
-from .conv import _common_dtype
+from .conv import _common_dtype, _matmul_tn
 
 
 def _rows(a, dtype):
@@ -53,4 +54,4 @@ def pointwise_conv2d_backward_weight(dy, x):
     shape:    dW: (C_in, C_out)
     """
     dtype = _common_dtype(dy, x)
-    return _rows(x, dtype).T @ _rows(dy, dtype)
+    return np.ascontiguousarray(_matmul_tn(_rows(x, dtype), _rows(dy, dtype)))
