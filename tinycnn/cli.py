@@ -137,7 +137,8 @@ def command_gradcam(args):
     size = description["input_shape"][0]
     pixels = read_image_or_fail(args.image, size)
     out = gradcam_figure_for_image(model, pixels, args.output, temperature=temperature, threshold=threshold,
-                                   title=os.path.basename(args.image))
+                                   title=os.path.basename(args.image),
+                                   preprocessing=description.get("preprocessing", "dataset"))
     print(f"wrote {out}")
 
 
