@@ -12,7 +12,7 @@ Data: Kermany et al. 2018, CC BY 4.0 (see tinycnn/data/README.md).
 
 import argparse
 
-from tinycnn.train import TrainConfig, train_and_evaluate
+from tinycnn.train import make_config, train_and_evaluate
 
 
 def main():
@@ -22,17 +22,11 @@ def main():
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="run folder (default runs/pneumonia)")
+    parser.add_argument("--imbalance", choices=["pos_weight", "balanced_batches", "none"],
+                        help="how to handle 74%% pneumonia in train (default pos_weight)")
     args = parser.parse_args()
 
-    config = TrainConfig(seed=args.seed)
-    if args.quick:
-        config.subset, config.epochs, config.n_bootstrap = 768, 2, 200
-        config.out_dir = "runs/pneumonia_quick"
-    if args.epochs:
-        config.epochs = args.epochs
-    if args.out:
-        config.out_dir = args.out
-
+    config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance)
     report = train_and_evaluate(config, resume=args.resume)
     print(f"\nwrote the model, metrics.json and figures to {config.out_dir}/ "
           f"(test AUC {report['test_auc']['value']:.4f})")

@@ -214,3 +214,18 @@ def test_example_quick_run_end_to_end(tmp_path):
     assert "test ROC AUC" in result.stdout and "epoch 2/2" in result.stdout
     with open(tmp_path / "metrics.json") as f:
         assert json.load(f)["test_auc"]["value"] > 0.7
+
+
+def test_balanced_batches_mode_draws_both_classes_equally(tmp_path, monkeypatch):
+    seen = []
+    original = T.minibatch_indices
+
+    def spy(y, *args, **kwargs):
+        for idx in original(y, *args, **kwargs):
+            seen.append(y[idx].mean())
+            yield idx
+
+    monkeypatch.setattr(T, "minibatch_indices", spy)
+    config = tiny_config(tmp_path, epochs=1, imbalance="balanced_batches")
+    T.fit(config, print_fn=lambda s: None)
+    assert len(seen) == 6 and abs(np.mean(seen) - 0.5) < 0.1     # train is 74% pneumonia otherwise

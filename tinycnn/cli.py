@@ -1,6 +1,6 @@
 """The ``tinycnn`` command: train, evaluate, predict, summary, gradcam.
 
-    tinycnn train [--quick] [--epochs N] [--seed S] [--out RUN] [--resume]
+    tinycnn train [--quick] [--epochs N] [--seed S] [--out RUN] [--resume] [--imbalance MODE]
     tinycnn evaluate --model RUN/model.npz
     tinycnn predict IMAGE [IMAGE ...] --model RUN/model.npz
     tinycnn summary MODEL          (pneumonia_net, mobilenet_v1, efficientnet_b0, vgg_like or a .npz)
@@ -69,16 +69,9 @@ def read_image_or_fail(path, size):
 
 
 def command_train(args):
-    from .train import TrainConfig, train_and_evaluate
+    from .train import make_config, train_and_evaluate
 
-    config = TrainConfig(seed=args.seed)
-    if args.quick:
-        config.subset, config.epochs, config.n_bootstrap = 768, 2, 200
-        config.out_dir = "runs/pneumonia_quick"
-    if args.epochs:
-        config.epochs = args.epochs
-    if args.out:
-        config.out_dir = args.out
+    config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance)
     train_and_evaluate(config, resume=args.resume)
 
 
@@ -152,6 +145,7 @@ def build_parser():
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out")
     train.add_argument("--resume", action="store_true")
+    train.add_argument("--imbalance", choices=["pos_weight", "balanced_batches", "none"])
     train.set_defaults(run=command_train)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a trained model on the test split")

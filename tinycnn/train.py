@@ -63,6 +63,21 @@ class TrainConfig:
     out_dir: str = "runs/pneumonia"
 
 
+def make_config(quick=False, epochs=None, seed=0, out=None, imbalance=None):
+    """The default run, or with quick=True a smoke test (768 images, 2 epochs, under a minute)."""
+    config = TrainConfig(seed=seed)
+    if quick:
+        config.subset, config.epochs, config.n_bootstrap = 768, 2, 200
+        config.out_dir = "runs/pneumonia_quick"
+    if epochs:
+        config.epochs = epochs
+    if out:
+        config.out_dir = out
+    if imbalance:
+        config.imbalance = imbalance
+    return config
+
+
 MODEL_BUILDERS = {
     "pneumonia_net": models.pneumonia_net,
     "mobilenet_v1": models.mobilenet_v1,
