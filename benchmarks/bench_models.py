@@ -331,6 +331,11 @@ def format_section(rows, args):
         lines.append(f"Target (MobileNetV1 at 128x128x1, train step within 2.5x of PyTorch): "
                      f"{ratio:.2f}x, {verdict}.")
         lines.append("")
+    lines.append("Caveat: the dev machine is shared; with another process busy on one of the two cores, "
+                 "tinycnn's two-thread kernels (Numba parallel loops + OpenBLAS) slow down far more "
+                 "than PyTorch does, so rows measured under load overstate the gap.  Compare the "
+                 "load average above, and rerun on an idle machine for figures to quote.")
+    lines.append("")
     lines.append(END)
     return "\n".join(lines)
 
