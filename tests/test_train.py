@@ -145,7 +145,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     resumed = run_training_process(killed, resume=True)
     output, _ = resumed.communicate(timeout=240)
     assert resumed.returncode == 0, output
-    assert f"resumed from" in output and f"after epoch {epoch_at_kill}" in output
+    assert "resumed from" in output and f"after epoch {epoch_at_kill}" in output
 
     progress_a, weights_a = checkpoint_weights(uninterrupted)
     progress_b, weights_b = checkpoint_weights(killed)

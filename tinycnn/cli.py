@@ -13,8 +13,6 @@ import os
 import sys
 from dataclasses import fields
 
-import numpy as np
-
 
 class CommandError(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""

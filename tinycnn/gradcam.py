@@ -45,7 +45,6 @@ does the model look at the lungs, or at the burned-in markers and borders?
 """
 
 import contextlib
-import json
 import os
 import warnings
 from collections import namedtuple
@@ -57,6 +56,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from . import tensor as _tensor
+from .files import atomic_write_json
 from .nn import Module, Sequential
 from .tensor import Tensor, no_grad
 
@@ -850,8 +850,7 @@ def shortcut_report(model, x, y, out_dir, temperature=1.0, threshold=0.5, layer=
         "deletion": deletion,
     }
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "shortcut_report.json"), "w") as f:
-        json.dump(_jsonable(report), f, indent=2)
+    atomic_write_json(os.path.join(out_dir, "shortcut_report.json"), report)
     _plot_region_report(report, maps, correct, x[..., 0], os.path.join(out_dir, "shortcut_report.png"))
     _plot_deletion(report, os.path.join(out_dir, "deletion_curve.png"))
     if print_fn:
@@ -882,18 +881,6 @@ def summarise_shortcut_report(report):
                      f"{c['auc_random_order']:.3f}; first {100 * d['early_fraction']:.0f} %: "
                      f"{c['early_auc_cam_order']:.3f} vs {c['early_auc_random_order']:.3f}")
     return "\n".join(lines)
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _outline(ax, H, W):

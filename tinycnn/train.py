@@ -20,7 +20,6 @@ augmentation, dropout), so a resumed run draws exactly what an uninterrupted one
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from . import functional as F
 from . import metrics, models, nn, plots
+from .files import atomic_savez, atomic_write_json, atomic_write_text
 from .data import augment_xray, grouped_stratified_split, load_pneumonia, minibatch_indices, preprocess
 from .optim import SGD, Adam, AdamW, cosine_with_warmup
 from .tensor import Tensor, no_grad
@@ -91,36 +91,6 @@ def build_model(name, input_shape, seed, **kwargs):
 
 
 # ----------------------------------------------------------------------------- files
-
-
-def atomic_savez(path, arrays):
-    """Write an .npz so that ``path`` holds either the old file or the complete new one.
-
-    The data go to a temporary file in the same folder, are flushed to disk, and only then
-    renamed over ``path`` (a rename within one file system is atomic).
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_write_text(path, text):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    with os.fdopen(handle, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def save_model(path, model, model_name, input_shape, seed, model_kwargs, extra=None):
@@ -399,7 +369,7 @@ def evaluate_run(model, data, config, history=None, print_fn=print):
         "n_val": int(len(y_val)), "n_test": int(len(y_test)),
     }
     write_figures(out, data, history, y_test, test_probs, threshold)
-    atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(to_jsonable(report), indent=2))
+    atomic_write_json(os.path.join(out, "metrics.json"), report)
     print_fn(summarise(report))
     return report
 
@@ -422,18 +392,6 @@ def write_figures(out, data, history, y_test, test_probs, threshold):
     pick = np.random.default_rng(0).choice(len(y_test), 32, replace=False)
     plots.plot_image_grid(data["x_test_uint8"][pick], test_probs[pick], y_test[pick],
                           os.path.join(out, "test_examples.png"), threshold=threshold)
-
-
-def to_jsonable(value):
-    if isinstance(value, dict):
-        return {k: to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def summarise(report):

@@ -21,11 +21,11 @@ MBConv called ``block2a``) is named after the block: ``block2a_dwconv``.
 
 import os
 import re
-import tempfile
 from collections import OrderedDict
 
 import numpy as np
 
+from ..files import atomic_savez
 from ..tensor import Tensor
 from . import init as initializers
 
@@ -305,21 +305,7 @@ class Module:
 
     def save(self, path):
         """Write state_dict() to an .npz file atomically (temp file + os.replace)."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **self.state_dict())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-        return path
+        return atomic_savez(path, self.state_dict())
 
     def load(self, path, strict=True):
         """Load weights written by ``save``."""
