@@ -314,8 +314,8 @@ def format_section(rows, args):
                  "relative error shown before timing.  Kernel backend: "
                  f"`{os.environ.get('TINYCNN_KERNELS', 'fast')}`.")
     lines.append("")
-    lines.append("| model | input | params | forward img/s tinycnn | forward img/s torch | torch / tinycnn "
-                 "| train img/s tinycnn | train img/s torch | torch / tinycnn | max rel err |")
+    lines.append("| model | input | params | forward img/s tinycnn | forward img/s torch | time ratio tinycnn / torch "
+                 "| train img/s tinycnn | train img/s torch | time ratio tinycnn / torch | max rel err |")
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         b = r["batch"]
