@@ -39,6 +39,14 @@ _ACTIVATIONS = {
 }
 
 
+def add_optional_bias(layer, size, use_bias, initializer, rng, dtype):
+    """Give the layer a trainable ``bias`` of shape (size,), or ``bias = None`` without one."""
+    if use_bias:
+        layer.add_weight("bias", (size,), initializer, rng, dtype=dtype)
+    else:
+        layer.bias = None
+
+
 def _check_activation(activation, owner):
     if activation not in _ACTIVATIONS:
         raise ValueError(f"{owner}: unknown activation {activation!r}; "
@@ -94,10 +102,7 @@ class Conv2D(_ConvBase):
         rng = initializers.as_generator(rng)
         self.add_weight("kernel", (*self.kernel_size, self.in_channels, self.filters),
                         kernel_initializer, rng, dtype=dtype)
-        if self.use_bias:
-            self.add_weight("bias", (self.filters,), bias_initializer, rng, dtype=dtype)
-        else:
-            self.bias = None
+        add_optional_bias(self, self.filters, self.use_bias, bias_initializer, rng, dtype)
 
     def forward(self, x):
         self._check_input(x, 4, self.in_channels)
@@ -153,10 +158,7 @@ class DepthwiseConv2D(_ConvBase):
         rng = initializers.as_generator(rng)
         self.add_weight("kernel", (*self.kernel_size, self.in_channels, self.depth_multiplier),
                         depthwise_initializer, rng, dtype=dtype)
-        if self.use_bias:
-            self.add_weight("bias", (self.out_channels,), bias_initializer, rng, dtype=dtype)
-        else:
-            self.bias = None
+        add_optional_bias(self, self.out_channels, self.use_bias, bias_initializer, rng, dtype)
 
     def forward(self, x):
         self._check_input(x, 4, self.in_channels)
@@ -197,10 +199,7 @@ class PointwiseConv2D(Module):
         self.activation = _check_activation(activation, "PointwiseConv2D")
         rng = initializers.as_generator(rng)
         self.add_weight("kernel", (self.in_channels, self.filters), kernel_initializer, rng, dtype=dtype)
-        if self.use_bias:
-            self.add_weight("bias", (self.filters,), bias_initializer, rng, dtype=dtype)
-        else:
-            self.bias = None
+        add_optional_bias(self, self.filters, self.use_bias, bias_initializer, rng, dtype)
 
     def forward(self, x):
         self._check_input(x, 4, self.in_channels)
@@ -244,10 +243,7 @@ class SeparableConv2D(_ConvBase):
                         depthwise_initializer, rng, dtype=dtype)
         self.add_weight("pointwise_kernel", (1, 1, self.mid_channels, self.filters),
                         pointwise_initializer, rng, dtype=dtype)
-        if self.use_bias:
-            self.add_weight("bias", (self.filters,), bias_initializer, rng, dtype=dtype)
-        else:
-            self.bias = None
+        add_optional_bias(self, self.filters, self.use_bias, bias_initializer, rng, dtype)
 
     def forward(self, x):
         self._check_input(x, 4, self.in_channels)
@@ -430,10 +426,7 @@ class Dense(Module):
         self.activation = _check_activation(activation, "Dense")
         rng = initializers.as_generator(rng)
         self.add_weight("kernel", (self.in_features, self.units), kernel_initializer, rng, dtype=dtype)
-        if self.use_bias:
-            self.add_weight("bias", (self.units,), bias_initializer, rng, dtype=dtype)
-        else:
-            self.bias = None
+        add_optional_bias(self, self.units, self.use_bias, bias_initializer, rng, dtype)
 
     def forward(self, x):
         if x.ndim != 2:
