@@ -11,6 +11,7 @@ import tinycnn as tc
 import tinycnn.functional as F
 from tinycnn import nn
 from tinycnn.kernels import reference as R
+from gradcheck import numerical_gradients
 
 
 def tensor(shape, seed=0, dtype=np.float32):
@@ -308,20 +309,10 @@ def numeric_check(module, x, seed=0, eps=1e-6, rtol=1e-5, atol=1e-7):
             return float((module(tc.Tensor(x.data)).data * weights).sum())
 
     targets = [("input", x)] + module.named_parameters()
-    for name, t in targets:
-        analytic = t.grad
-        assert analytic is not None, f"{name} got no gradient"
-        numeric = np.zeros_like(t.data)
-        flat, nflat = t.data.reshape(-1), numeric.reshape(-1)
-        for k in range(flat.size):
-            orig = flat[k]
-            flat[k] = orig + eps
-            plus = loss()
-            flat[k] = orig - eps
-            minus = loss()
-            flat[k] = orig
-            nflat[k] = (plus - minus) / (2 * eps)
-        np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=atol, err_msg=name)
+    numeric = numerical_gradients(loss, [t.data for _, t in targets], eps)
+    for (name, t), expected in zip(targets, numeric):
+        assert t.grad is not None, f"{name} got no gradient"
+        np.testing.assert_allclose(t.grad, expected, rtol=rtol, atol=atol, err_msg=name)
 
 
 def _perturb_bn(module, seed):
