@@ -1,6 +1,6 @@
 """Train a pneumonia detector from scratch on the shipped chest X-rays, then evaluate it once.
 
-    python examples/train_pneumonia.py            # the full run (about 10 minutes on 2 cores)
+    python examples/train_pneumonia.py            # the full run (about 2 minutes on 2 cores)
     python examples/train_pneumonia.py --quick    # a small subset and 2 epochs (under a minute)
     python examples/train_pneumonia.py --resume   # continue a killed run from its last checkpoint
 
@@ -12,6 +12,7 @@ Data: Kermany et al. 2018, CC BY 4.0 (see tinycnn/data/README.md).
 
 import argparse
 
+from tinycnn.cli import positive_int
 from tinycnn.train import make_config, train_and_evaluate
 
 
@@ -19,7 +20,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small subset, 2 epochs (smoke test)")
     parser.add_argument("--resume", action="store_true", help="continue from out/checkpoint.npz")
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--epochs", type=positive_int, default=None, help="number of epochs (default 12)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="run folder (default runs/pneumonia)")
     parser.add_argument("--imbalance", choices=["pos_weight", "balanced_batches", "none"],

@@ -115,3 +115,20 @@ def test_grad_returns_gradients_without_touching_any_grad():
     np.testing.assert_allclose(d_hidden, 2 * hidden.data)
     np.testing.assert_allclose(d_w, 18 * w.data)
     assert w.grad is None and hidden.grad is None
+
+
+def test_each_leaf_gets_its_own_writable_grad():
+    a = tc.Tensor(np.ones(3), requires_grad=True)
+    b = tc.Tensor(np.ones(3), requires_grad=True)
+    (a + b).sum().backward()
+    assert a.grad is not b.grad
+    a.grad *= 0.5                       # gradient clipping in place must work
+    np.testing.assert_allclose(b.grad, np.ones(3))
+
+
+def test_ndarray_times_tensor_is_a_tensor_in_the_graph():
+    x = tc.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = np.array([3.0, 4.0]) * x
+    assert isinstance(y, tc.Tensor)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [3.0, 4.0])

@@ -359,6 +359,7 @@ def test_threading_layer_is_the_chosen_one():
         assert os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
 
 
+@pytest.mark.timing
 @pytest.mark.skipif(JIT_DISABLED, reason="no parallel kernels run without the JIT")
 def test_gemm_after_parallel_kernel_is_not_slowed_down():
     """The trap: idle Numba workers spinning while OpenBLAS runs made GEMMs many times slower.

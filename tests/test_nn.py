@@ -369,3 +369,12 @@ def test_residual_wrapper():
     np.testing.assert_allclose(res(x).data, x.data + body(x).data, rtol=1e-6)
     with pytest.raises(ValueError, match="residual"):
         nn.Residual(nn.Conv2D(4, 4, 3)).output_shape((5, 5, 4))
+
+
+def test_assigning_a_buffer_keeps_attribute_and_state_dict_the_same_array():
+    bn = nn.BatchNorm2D(3)
+    bn.moving_mean = [1.0, 2.0, 3.0]
+    assert isinstance(bn.moving_mean, np.ndarray) and bn.moving_mean.dtype == np.float32
+    assert bn._buffers["moving_mean"] is bn.moving_mean          # state_dict copies from this
+    bn.moving_mean[0] = 7.0
+    assert bn.state_dict()["moving_mean"][0] == 7.0

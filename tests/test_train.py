@@ -40,7 +40,7 @@ def tiny_run(tmp_path_factory):
     return config, data, model, history
 
 
-def test_patient_grouped_validation_split_has_no_shared_patient(tiny_run):
+def test_patient_grouped_validation_split_has_no_shared_patient():
     from tinycnn.data import load_pneumonia, patient_id
     config = T.TrainConfig()
     data = T.prepare_data(config)
@@ -198,6 +198,14 @@ def test_cli_predict_and_its_errors(tiny_run, tmp_path):
 
     no_model = run_cli("predict", str(image), "--model", str(tmp_path / "missing.npz"))
     assert no_model.returncode == 2 and "model file not found" in no_model.stderr
+
+    not_a_model = tmp_path / "weights.npz"
+    np.savez(not_a_model, description=np.array('{"model": "pneumonia_net"}'))     # keys missing
+    wrong = run_cli("predict", str(image), "--model", str(not_a_model))
+    assert wrong.returncode == 2 and "not a tinycnn model file" in wrong.stderr and "Traceback" not in wrong.stderr
+
+    zero_epochs = run_cli("train", "--epochs", "0")
+    assert zero_epochs.returncode == 2 and "must be >= 1" in zero_epochs.stderr
 
 
 def test_cli_summary():

@@ -18,20 +18,30 @@ class CommandError(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""
 
 
-def run_folder_config(model_path):
-    """The TrainConfig saved next to a model (defaults where there is none)."""
+def run_folder_config(model_path, description):
+    """The TrainConfig of the run a model came from: its folder's config.json, else what the
+    model file records (seed, preprocessing), so the validation split is rebuilt exactly."""
     from .train import TrainConfig
 
     config = TrainConfig(out_dir=os.path.dirname(os.path.abspath(model_path)))
+    for key in ("seed", "preprocessing", "model_kwargs"):
+        if key in description:
+            setattr(config, key, description[key])
     path = os.path.join(config.out_dir, "config.json")
     if os.path.exists(path):
-        with open(path) as f:
-            saved = json.load(f)
         known = {f.name for f in fields(TrainConfig)}
-        for key, value in saved.items():
+        for key, value in read_json(path).items():
             if key in known and key != "out_dir":
                 setattr(config, key, value)
     return config
+
+
+def read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise CommandError(f"{path} is not valid JSON ({err})") from None
 
 
 def calibration_of(model_path):
@@ -39,8 +49,7 @@ def calibration_of(model_path):
     path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "metrics.json")
     if not os.path.exists(path):
         return 1.0, 0.5
-    with open(path) as f:
-        report = json.load(f)
+    report = read_json(path)
     return report.get("temperature", 1.0), report.get("threshold_val_sens", {}).get("threshold", 0.5)
 
 
@@ -76,8 +85,8 @@ def command_train(args):
 def command_evaluate(args):
     from .train import evaluate_run, prepare_data
 
-    model, _ = load_model_or_fail(args.model)
-    config = run_folder_config(args.model)
+    model, description = load_model_or_fail(args.model)
+    config = run_folder_config(args.model, description)
     if args.out:
         config.out_dir = args.out
     evaluate_run(model, prepare_data(config), config)
@@ -133,13 +142,20 @@ def command_gradcam(args):
     print(f"wrote {out}")
 
 
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="tinycnn", description="tinycnn: CNNs from scratch in NumPy and Numba")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train the pneumonia detector")
     train.add_argument("--quick", action="store_true")
-    train.add_argument("--epochs", type=int)
+    train.add_argument("--epochs", type=positive_int)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out")
     train.add_argument("--resume", action="store_true")
@@ -169,10 +185,13 @@ def build_parser():
 
 
 def main(argv=None):
+    from .data import PneumoniaDataError
+    from .train import TrainingDiverged
+
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except CommandError as err:
+    except (CommandError, OSError, PneumoniaDataError, TrainingDiverged) as err:
         print(f"tinycnn {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

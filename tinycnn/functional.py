@@ -168,7 +168,12 @@ def pointwise_conv2d(x, w, b=None):
 
 
 class MaxPool2d(Function):
-    """forward: y = max over each K_h x K_w window.  backward: dy goes to the window's argmax."""
+    """Max pooling (see kernels/reference.py: max_pool2d_forward).
+
+    forward:  y[n, h, w, c] = max_{i, j} xp[n, h*S + i, w*S + j, c]   (padding = -inf)
+    backward: dx[the window's first argmax] += dy[n, h, w, c]; every other pixel gets 0
+    shape:    H_out = floor((H + p_top + p_bottom - K) / S) + 1, C unchanged
+    """
 
     @staticmethod
     def forward(ctx, x, size, stride, pads):
@@ -181,7 +186,12 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
-    """forward: y = mean over each window (padding left out).  backward: dy / count to each pixel."""
+    """Average pooling; padded pixels are left out of the count (Keras "same").
+
+    forward:  y[n, h, w, c] = (1 / count[h, w]) * sum_{i, j} xp[n, h*S + i, w*S + j, c]
+    backward: every real pixel of the window gets dy[n, h, w, c] / count[h, w]
+    shape:    H_out = floor((H + p_top + p_bottom - K) / S) + 1, C unchanged
+    """
 
     @staticmethod
     def forward(ctx, x, size, stride, pads):
@@ -295,18 +305,22 @@ class SiLU(Function):
 
 
 def relu(x):
+    """max(x, 0), elementwise; same shape."""
     return ReLU.apply(as_input(x, "relu"))
 
 
 def relu6(x):
+    """min(max(x, 0), 6), elementwise (MobileNet); same shape."""
     return ReLU6.apply(as_input(x, "relu6"))
 
 
 def sigmoid(x):
+    """1 / (1 + e^-x), elementwise, without overflow; same shape."""
     return Sigmoid.apply(as_input(x, "sigmoid"))
 
 
 def silu(x):
+    """x * sigmoid(x), elementwise (swish, EfficientNet); same shape."""
     return SiLU.apply(as_input(x, "silu"))
 
 
@@ -344,10 +358,12 @@ class LogSoftmax(Function):
 
 
 def softmax(x, axis=-1):
+    """Probabilities along axis: e^{x_k} / sum_j e^{x_j} (max subtracted first); same shape."""
     return Softmax.apply(as_input(x, "softmax"), axis=axis)
 
 
 def log_softmax(x, axis=-1):
+    """log softmax along axis, by log-sum-exp (stable for large logits); same shape."""
     return LogSoftmax.apply(as_input(x, "log_softmax"), axis=axis)
 
 
@@ -407,7 +423,12 @@ class BatchNormTrain(Function):
 
 
 class BatchNormEval(Function):
-    """Batch norm with the running statistics: y = gamma * (x - mu) / sqrt(var + eps) + beta."""
+    """Batch norm with the running statistics (a fixed per-channel affine map).
+
+    forward:  y = gamma * (x - mu) / sqrt(var + eps) + beta
+    backward: dx = dy * gamma / sqrt(var + eps); dgamma = sum dy * x_hat; dbeta = sum dy
+    shape:    y like x; gamma, beta, mu, var have shape (C,)
+    """
 
     @staticmethod
     def forward(ctx, x, gamma, beta, running_mean, running_var, eps):

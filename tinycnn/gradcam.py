@@ -265,7 +265,7 @@ class GradCAM:
                              f"of shape {tuple(data.shape)}{hint}")
         if data.dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}: expected normalised float images, got dtype "
-                            f"{data.dtype} (for uint8 X-rays use tinycnn.data.normalize first)")
+                            f"{data.dtype} (for uint8 X-rays use tinycnn.data.preprocess(x, method) first, with the method the model was trained with)")
         if self.model.input_shape is not None and data.shape[-1] != self.model.input_shape[-1]:
             raise ValueError(f"{type(self).__name__}: expected images with {self.model.input_shape[-1]} "
                              f"channel(s) {expected}, got shape {tuple(data.shape)}")
@@ -663,7 +663,7 @@ def region_masks(height, width, border=0.125, corner=0.2, central=(0.2, 0.8)):
 
     Central is disjoint from border and corners; border and corners overlap (the corner squares
     reach into the frame).  A uniform map puts a share of its mass equal to each region's area
-    in it: 43.8 % border, 16 % corners (exactly: 4 x 13^2 / 64^2 = 16.5 % at 64), 36 % central.
+    in it: 43.8 % border, 16.5 % corners (4 x 13^2 / 64^2 at 64), 35.3 % central.
     """
     rows = np.arange(height)[:, None] + 0.5
     cols = np.arange(width)[None, :] + 0.5
@@ -885,14 +885,15 @@ def summarise_shortcut_report(report):
 
 def _outline(ax, H, W):
     """Draw the three regions of ``region_masks`` on an image axis."""
-    lo, hi = int(round(0.2 * H)), int(round(0.8 * H))
-    ax.add_patch(Rectangle((lo - 0.5, lo - 0.5), hi - lo, hi - lo, fill=False, ec="white", lw=1.5))
-    b = 0.125 * H
-    ax.add_patch(Rectangle((b - 0.5, b - 0.5), W - 2 * b, H - 2 * b, fill=False, ec="white", lw=1.2, ls="--"))
-    c = int(round(0.2 * H))
-    for r in (0, H - c):
-        for q in (0, W - c):
-            ax.add_patch(Rectangle((q - 0.5 + 0.6, r - 0.5 + 0.6), c - 1.2, c - 1.2, fill=False, ec="magenta",
+    top, bottom = int(round(0.2 * H)), int(round(0.8 * H))
+    left, right = int(round(0.2 * W)), int(round(0.8 * W))
+    ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, ec="white", lw=1.5))
+    bh, bw = 0.125 * H, 0.125 * W
+    ax.add_patch(Rectangle((bw - 0.5, bh - 0.5), W - 2 * bw, H - 2 * bh, fill=False, ec="white", lw=1.2, ls="--"))
+    ch, cw = int(round(0.2 * H)), int(round(0.2 * W))
+    for r in (0, H - ch):
+        for q in (0, W - cw):
+            ax.add_patch(Rectangle((q - 0.5 + 0.6, r - 0.5 + 0.6), cw - 1.2, ch - 1.2, fill=False, ec="magenta",
                                    lw=1.5, ls=":"))
 
 

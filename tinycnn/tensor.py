@@ -55,6 +55,9 @@ def as_float_array(data, name="Tensor"):
 class Tensor:
     """An n-dimensional array that can compute gradients of anything built from it."""
 
+    # make `ndarray * Tensor` call Tensor.__rmul__ instead of NumPy looping over the Tensor
+    __array_ufunc__ = None
+
     def __init__(self, data, requires_grad=False):
         self.data = as_float_array(data)
         self.requires_grad = bool(requires_grad)
@@ -99,7 +102,7 @@ class Tensor:
         return Tensor(self.data)
 
     def retain_grad(self):
-        """Keep ``.grad`` for this intermediate tensor after backward() (Grad-CAM uses it)."""
+        """Keep ``.grad`` for this intermediate tensor after backward() (otherwise only leaves keep it)."""
         self._retain_grad = True
         return self
 
@@ -127,7 +130,9 @@ class Tensor:
 
         for tensor, g in backpropagate(self, grad):
             if tensor._node is None or tensor._retain_grad:
-                tensor.grad = g if tensor.grad is None else tensor.grad + g
+                # np.array copies: a gradient may be a read-only broadcast view, or the very
+                # array another input received; each .grad must be its own, writable array
+                tensor.grad = np.array(g) if tensor.grad is None else tensor.grad + g
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other):
@@ -470,7 +475,7 @@ class Maximum(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x_wins = (ctx.x > ctx.y) + 0.5 * (ctx.x == ctx.y)
+        x_wins = ((ctx.x > ctx.y) + 0.5 * (ctx.x == ctx.y)).astype(grad.dtype)
         return grad * x_wins, grad * (1 - x_wins)
 
 

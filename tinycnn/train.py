@@ -3,7 +3,7 @@
 The pieces, in the order a run uses them:
 
 1. ``prepare_data``: load the X-rays, carve a validation split out of train *grouped by
-   patient* (one child's images never sit on both sides), normalise with train statistics.
+   patient* (one child's images never sit on both sides), standardise each image.
 2. ``fit``: mini-batch training with AdamW (or SGD / Adam), a cosine schedule with warm-up,
    class imbalance handled by ``pos_weight`` in the loss (or class-balanced batches),
    X-ray augmentation, validation AUC every epoch, the best epoch kept, a checkpoint
@@ -69,7 +69,9 @@ def make_config(quick=False, epochs=None, seed=0, out=None, imbalance=None):
     if quick:
         config.subset, config.epochs, config.n_bootstrap = 768, 2, 200
         config.out_dir = "runs/pneumonia_quick"
-    if epochs:
+    if epochs is not None:
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
         config.epochs = epochs
     if out:
         config.out_dir = out
@@ -110,11 +112,12 @@ def load_model(path):
         with np.load(path, allow_pickle=False) as f:
             description = json.loads(str(f["description"]))
             state = {k[len("weights/"):]: f[k] for k in f.files if k.startswith("weights/")}
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"{path} is not a tinycnn model file ({type(err).__name__}: {err})") from None
-    model = build_model(description["model"], description["input_shape"], description["seed"],
-                        **description["model_kwargs"])
-    model.load_state_dict(state)
+        model = build_model(description["model"], description["input_shape"], description["seed"],
+                            **description["model_kwargs"])
+        model.load_state_dict(state)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path} is not a tinycnn model file this version can read "
+                         f"({type(err).__name__}: {err})") from None
     model.eval()
     return model, description
 
@@ -143,11 +146,13 @@ def prepare_data(config):
 
 def predict_logits(model, x, batch_size=256):
     """Model outputs (one logit per image) in evaluation mode, without building a graph."""
+    was_training = model.training
     model.eval()
     outputs = []
     with no_grad():
         for start in range(0, len(x), batch_size):
             outputs.append(model(Tensor(x[start:start + batch_size])).data.reshape(-1))
+    model.train(was_training)
     return np.concatenate(outputs)
 
 
@@ -164,33 +169,35 @@ def make_optimizer(config, params):
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adamw, adam or sgd")
 
 
-def refresh_batch_norm_statistics(model, x, batch_size=64, max_images=2048):
+def refresh_batch_norm_statistics(model, x, batch_size=64, max_images=2048, seed=0):
     """Recompute every batch norm's moving mean/variance for the current weights ("precise BN").
 
     During training the moving averages trail the weights by about 1 / (1 - momentum)
     steps (100 with Keras's 0.99); while the activations' scale still moves, that lag
     makes evaluation-mode outputs wrong.  Here the statistics are re-estimated with the
     final weights: reset them and average the batch statistics of up to max_images
-    training images with equal weight (momentum k / (k + 1) at the k-th batch).
+    training images, drawn at random (the arrays are sorted by class), with equal weight
+    (momentum k / (k + 1) at the k-th batch).
     Nothing else changes: no gradients, no parameter updates, dropout off.
     """
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2D)]
     if not norms:
         return
-    saved_momentum = [m.momentum for m in norms]
+    saved_momentum, was_training = [m.momentum for m in norms], model.training
+    sample = np.random.default_rng(seed).permutation(len(x))[:max_images]   # both classes, mixed
     model.eval()
     for m in norms:
         m.moving_mean[...] = 0
         m.moving_variance[...] = 0
         m.train()
     with no_grad():
-        for k, start in enumerate(range(0, min(len(x), max_images), batch_size)):
+        for k, start in enumerate(range(0, len(sample), batch_size)):
             for m in norms:
                 m.momentum = k / (k + 1)
-            model(Tensor(x[start:start + batch_size]))
+            model(Tensor(x[np.sort(sample[start:start + batch_size])]))
     for m, momentum in zip(norms, saved_momentum):
         m.momentum = momentum
-    model.eval()
+    model.train(was_training)
 
 
 def reseed_dropout(model, seed, epoch):
@@ -240,7 +247,7 @@ def train_one_epoch(model, optimizer, data, config, epoch, step, total_steps, po
     for number, idx in enumerate(batches, 1):
         xb, yb = data["x_train"][idx], data["y_train"][idx]
         if config.augment:
-            xb = augment_xray(xb, rng, brightness=config.brightness, contrast=config.contrast).astype(np.float32)
+            xb = augment_xray(xb, rng, brightness=config.brightness, contrast=config.contrast)
         optimizer.lr = cosine_with_warmup(step, total_steps, config.lr, warmup_steps)
         optimizer.zero_grad()
         logits = model(Tensor(xb)).reshape(-1)
@@ -299,7 +306,7 @@ def fit(config, data=None, resume=False, print_fn=print):
         first_epoch, step, history, best = state["epoch"] + 1, state["step"], state["history"], state["best"]
         print_fn(f"resumed from {checkpoint} after epoch {state['epoch']}")
 
-    print_fn(f"training {config.model} ({model.count_params() if hasattr(model, 'count_params') else ''} params) "
+    print_fn(f"training {config.model} ({model.count_params():,} params) "
              f"on {len(data['y_train'])} images, validating on {len(data['y_val'])}; "
              f"{steps_per_epoch} batches of {config.batch_size} per epoch")
     progress = Progress(print_fn)
@@ -307,7 +314,7 @@ def fit(config, data=None, resume=False, print_fn=print):
         start = time.perf_counter()
         train_loss, step = train_one_epoch(model, optimizer, data, config, epoch, step, total_steps,
                                            pos_weight, progress)
-        refresh_batch_norm_statistics(model, data["x_train"])
+        refresh_batch_norm_statistics(model, data["x_train"], seed=config.seed)
         val_logits = predict_logits(model, data["x_val"])
         val_loss = F.binary_cross_entropy_with_logits(Tensor(val_logits), data["y_val"], pos_weight).item()
         val_auc = metrics.roc_auc(data["y_val"], val_logits)

@@ -17,5 +17,7 @@ KERNEL_BACKEND = os.environ.get("TINYCNN_KERNELS", "fast").lower()
 
 if KERNEL_BACKEND == "reference":
     active = reference
+elif KERNEL_BACKEND == "fast":
+    from . import fast as active
 else:
-    from . import fast as active  # the Numba/BLAS kernels (see fast.py)
+    raise ValueError(f"TINYCNN_KERNELS must be 'fast' or 'reference', got {KERNEL_BACKEND!r}")

@@ -16,19 +16,22 @@ odd the extra row goes at the bottom (and the extra column at the right).
 
 import math
 
+import numpy as np
+
 
 def as_pair(value, name, op):
     """Turn an int or a 2-sequence into a (height, width) pair of ints >= 1."""
-    if isinstance(value, (int,)) and not isinstance(value, bool):
-        pair = (value, value)
-    elif isinstance(value, (tuple, list)) and len(value) == 2:
-        pair = (value[0], value[1])
-    else:
+    pair = value if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or not all(is_integer(v) for v in pair):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    for v in pair:
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{op}: {name} must be >= 1, got {value!r}")
-    return pair
+    if min(pair) < 1:
+        raise ValueError(f"{op}: {name} must be >= 1, got {value!r}")
+    return (int(pair[0]), int(pair[1]))
+
+
+def is_integer(value):
+    """True for Python and NumPy integers, False for bools and floats."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def same_padding_1d(size, kernel, stride):
@@ -53,7 +56,8 @@ def resolve_padding(padding, in_hw, kernel_hw, stride_hw, op="conv2d"):
                     same_padding_1d(in_hw[1], kernel_hw[1], stride_hw[1]))
         raise ValueError(f"{op}: unknown padding {padding!r}; expected 'valid', 'same', "
                          "an int, or ((top, bottom), (left, right))")
-    if isinstance(padding, int) and not isinstance(padding, bool):
+    if is_integer(padding):
+        padding = int(padding)
         if padding < 0:
             raise ValueError(f"{op}: padding must be >= 0, got {padding}")
         return ((padding, padding), (padding, padding))

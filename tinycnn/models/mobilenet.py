@@ -129,7 +129,7 @@ def pneumonia_net(input_shape=(64, 64, 1), num_classes=1, width=1.0, dropout=0.2
     """A small MobileNet-style classifier for 64x64 grey X-rays (a single logit by default).
 
     Stem 3x3/2 conv, five depthwise-separable blocks (BN + ReLU after every conv), GAP,
-    dropout, Dense.  About 40k parameters; its last spatial layer is 8x8.
+    dropout, Dense.  37,185 parameters at width 1; its last spatial layer is 8x8x128.
     """
     rng = nn.init.as_generator(seed)
     layers, channels = _body(PNEUMONIA_NET_BODY, input_shape, width, 1, rng, "relu", True)

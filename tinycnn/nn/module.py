@@ -100,7 +100,8 @@ class Module:
             if value is None:
                 del buffers[key]
             else:
-                buffers[key] = np.asarray(value)
+                value = np.asarray(value, dtype=buffers[key].dtype)   # the attribute IS the buffer
+                buffers[key] = value
         object.__setattr__(self, key, value)
 
     def add_weight(self, name, shape, initializer="zeros", rng=None, trainable=True,
