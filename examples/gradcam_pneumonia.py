@@ -20,7 +20,6 @@ trying the code, not for conclusions about the data.
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -29,21 +28,9 @@ import numpy as np
 from tinycnn.data import load_pneumonia, preprocess
 from tinycnn.gradcam import (GradCAM, class_probabilities, plot_overlay_grid, predicted_classes,
                              shortcut_report)
-from tinycnn.train import TrainConfig, load_model, predict_logits, train_and_evaluate
+from tinycnn.train import TrainConfig, load_model, predict_logits, read_calibration, train_and_evaluate
 
 QUICK_RUN = "runs/gradcam_quick"
-
-
-def calibration(run_folder):
-    """(temperature, threshold, where they came from) from the run's metrics.json."""
-    path = os.path.join(run_folder, "metrics.json")
-    if not os.path.exists(path):
-        return 1.0, 0.5, "defaults (no metrics.json)"
-    with open(path) as f:
-        report = json.load(f)
-    temperature = float(report.get("temperature", 1.0))
-    threshold = float(report.get("threshold_val_sens", {}).get("threshold", 0.5))
-    return temperature, threshold, path
 
 
 def get_model(path):
@@ -83,7 +70,9 @@ def main(argv=None):
     run_folder = os.path.dirname(os.path.abspath(model_path))
     out = args.out or run_folder
     model, description = load_model(model_path)
-    temperature, threshold, source = calibration(run_folder)
+    temperature, threshold = read_calibration(run_folder)
+    has_metrics = os.path.exists(os.path.join(run_folder, "metrics.json"))
+    source = os.path.join(run_folder, "metrics.json") if has_metrics else "defaults (no metrics.json)"
     method = description.get("preprocessing", "dataset")      # files from before it was recorded: "dataset"
     print(f"model {model_path} ({description['model']}, preprocessing '{method}'); "
           f"temperature {temperature:.3f}, threshold {threshold:.3f} from {source}")

@@ -46,11 +46,12 @@ def read_json(path):
 
 def calibration_of(model_path):
     """(temperature, threshold) from the run's metrics.json, or (1, 0.5) without one."""
-    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "metrics.json")
-    if not os.path.exists(path):
-        return 1.0, 0.5
-    report = read_json(path)
-    return report.get("temperature", 1.0), report.get("threshold_val_sens", {}).get("threshold", 0.5)
+    from .train import read_calibration
+
+    try:
+        return read_calibration(os.path.dirname(os.path.abspath(model_path)))
+    except json.JSONDecodeError as err:
+        raise CommandError(f"metrics.json next to {model_path} is not valid JSON ({err})") from None
 
 
 def load_model_or_fail(path):

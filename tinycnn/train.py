@@ -104,6 +104,16 @@ def save_model(path, model, model_name, input_shape, seed, model_kwargs, extra=N
     atomic_savez(path, arrays)
 
 
+def read_calibration(run_folder):
+    """(temperature, threshold) fitted on validation, from the run's metrics.json; (1, 0.5) without one."""
+    path = os.path.join(run_folder, "metrics.json")
+    if not os.path.exists(path):
+        return 1.0, 0.5
+    with open(path) as f:
+        report = json.load(f)
+    return float(report.get("temperature", 1.0)), float(report.get("threshold_val_sens", {}).get("threshold", 0.5))
+
+
 def load_model(path):
     """Rebuild a model saved by ``save_model``; returns (model, description dict)."""
     if not os.path.isfile(path):
