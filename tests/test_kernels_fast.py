@@ -391,3 +391,19 @@ def test_gemm_after_parallel_kernel_is_not_slowed_down():
         if t_mixed < 4 * t_alone + 1.0:
             break
     assert t_mixed < 4 * t_alone + 1.0, (t_alone, t_mixed)
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "relu6", "sigmoid", "silu"])
+def test_fused_bias_activation_equals_its_reference_twin(activation):
+    from tinycnn.kernels import reference
+    rng = np.random.default_rng(1)
+    y = (rng.standard_normal((3, 5, 4, 6)) * 4).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    out_ref = reference.bias_activation_forward(y.copy(), b, activation)
+    out_fast = fast.bias_activation_forward(y.copy(), b, activation)
+    np.testing.assert_allclose(out_fast, out_ref, rtol=1e-5, atol=1e-6)
+    if activation != "silu":
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        for got, want in zip(fast.bias_activation_backward(dy, out_fast, activation),
+                             reference.bias_activation_backward(dy, out_ref, activation)):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -44,9 +44,42 @@ def check_bias(b, channels, op):
         raise ValueError(f"{op}: bias must have shape ({channels},), got {b.shape}")
 
 
-def add_bias(y, b):
-    """y + b with b of shape (C,) broadcast over N, H, W (its gradient sums over them)."""
-    return y if b is None else y + b
+class BiasActivation(Function):
+    """The fused epilogue of a conv or dense layer: one pass instead of "add bias, then activate".
+
+    forward:  y[..., c] = act(z[..., c] + b[c])   (z, a fresh op output, is overwritten)
+    backward: dz = dy * act'(z), computed from the output y alone; db[c] = sum of dz[..., c]
+    Only for activations whose derivative can be read off the output: None, relu, relu6, sigmoid.
+    """
+
+    @staticmethod
+    def forward(ctx, z, b, activation):
+        y = K.bias_activation_forward(z, b, activation)
+        ctx.save(y=y, activation=activation)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return K.bias_activation_backward(grad, ctx.y, ctx.activation)
+
+
+FUSABLE_ACTIVATIONS = (None, "linear", "relu", "relu6", "sigmoid")
+
+
+def add_bias_and_activation(y, b, activation):
+    """act(y + b) for the fresh output y of a conv or dense op (the epilogue of a layer).
+
+    Fused into one kernel pass where the activation allows (see BiasActivation); SiLU,
+    whose backward needs the pre-activation, is applied as a separate op.
+    """
+    if activation in (None, "linear"):
+        return y if b is None else y + b             # nothing to fuse: adding the bias is one pass
+    if activation in FUSABLE_ACTIVATIONS:
+        return BiasActivation.apply(y, b, activation=activation)
+    if activation != "silu":
+        raise ValueError(f"unknown activation {activation!r}; expected one of "
+                         f"{list(FUSABLE_ACTIVATIONS) + ['silu']}")
+    return silu(y if b is None else y + b)
 
 
 def conv_geometry(x, kernel_hw, stride, padding, op):
@@ -81,8 +114,9 @@ class Conv2d(Function):
         return dx, dw
 
 
-def conv2d(x, w, b=None, stride=1, padding="valid"):
-    """Standard 2-D convolution of x (N, H, W, C_in) with w (K_h, K_w, C_in, C_out) plus bias b (C_out,)."""
+def conv2d(x, w, b=None, stride=1, padding="valid", activation=None):
+    """Standard 2-D convolution of x (N, H, W, C_in) with w (K_h, K_w, C_in, C_out), plus bias b (C_out,),
+    then an activation by name (None, "relu", "relu6", "sigmoid", "silu")."""
     x, w = as_input(x, "conv2d"), as_input(w, "conv2d", "weight")
     b = None if b is None else as_input(b, "conv2d", "bias")
     check_rank(x, 4, "conv2d", "input", "(N, H, W, C)")
@@ -92,7 +126,7 @@ def conv2d(x, w, b=None, stride=1, padding="valid"):
                          f"C_in = {w.shape[2]} (weight shape {w.shape})")
     check_bias(b, w.shape[3], "conv2d")
     stride, pads = conv_geometry(x, w.shape[:2], stride, padding, "conv2d")
-    return add_bias(Conv2d.apply(x, w, stride=stride, pads=pads), b)
+    return add_bias_and_activation(Conv2d.apply(x, w, stride=stride, pads=pads), b, activation)
 
 
 class DepthwiseConv2d(Function):
@@ -116,8 +150,8 @@ class DepthwiseConv2d(Function):
         return dx, dw
 
 
-def depthwise_conv2d(x, w, b=None, stride=1, padding="valid"):
-    """Depthwise convolution of x (N, H, W, C) with w (K_h, K_w, C) plus bias b (C,)."""
+def depthwise_conv2d(x, w, b=None, stride=1, padding="valid", activation=None):
+    """Depthwise convolution of x (N, H, W, C) with w (K_h, K_w, C), plus bias b (C,), then an activation."""
     x, w = as_input(x, "depthwise_conv2d"), as_input(w, "depthwise_conv2d", "weight")
     b = None if b is None else as_input(b, "depthwise_conv2d", "bias")
     check_rank(x, 4, "depthwise_conv2d", "input", "(N, H, W, C)")
@@ -127,7 +161,7 @@ def depthwise_conv2d(x, w, b=None, stride=1, padding="valid"):
                          f"{w.shape[2]} (weight shape {w.shape})")
     check_bias(b, w.shape[2], "depthwise_conv2d")
     stride, pads = conv_geometry(x, w.shape[:2], stride, padding, "depthwise_conv2d")
-    return add_bias(DepthwiseConv2d.apply(x, w, stride=stride, pads=pads), b)
+    return add_bias_and_activation(DepthwiseConv2d.apply(x, w, stride=stride, pads=pads), b, activation)
 
 
 class PointwiseConv2d(Function):
@@ -151,8 +185,8 @@ class PointwiseConv2d(Function):
         return dx, dw
 
 
-def pointwise_conv2d(x, w, b=None):
-    """1x1 convolution of x (N, H, W, C_in) with w (C_in, C_out) plus bias b (C_out,)."""
+def pointwise_conv2d(x, w, b=None, activation=None):
+    """1x1 convolution of x (N, H, W, C_in) with w (C_in, C_out), plus bias b (C_out,), then an activation."""
     x, w = as_input(x, "pointwise_conv2d"), as_input(w, "pointwise_conv2d", "weight")
     b = None if b is None else as_input(b, "pointwise_conv2d", "bias")
     check_rank(x, 4, "pointwise_conv2d", "input", "(N, H, W, C)")
@@ -161,7 +195,7 @@ def pointwise_conv2d(x, w, b=None):
         raise ValueError(f"pointwise_conv2d: input has {x.shape[3]} channels but the weight expects "
                          f"C_in = {w.shape[0]} (weight shape {w.shape})")
     check_bias(b, w.shape[1], "pointwise_conv2d")
-    return add_bias(PointwiseConv2d.apply(x, w), b)
+    return add_bias_and_activation(PointwiseConv2d.apply(x, w), b, activation)
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -370,8 +404,8 @@ def log_softmax(x, axis=-1):
 # ----------------------------------------------------------------------------- dense, dropout
 
 
-def linear(x, w, b=None):
-    """Dense layer: y = x W + b with x (N, in), W (in, out), b (out,)."""
+def linear(x, w, b=None, activation=None):
+    """Dense layer: y = act(x W + b) with x (N, in), W (in, out), b (out,)."""
     x, w = as_input(x, "linear"), as_input(w, "linear", "weight")
     check_rank(w, 2, "linear", "weight", "(in, out)")
     if x.shape[-1] != w.shape[0]:
@@ -379,7 +413,7 @@ def linear(x, w, b=None):
                          f"{w.shape[0]} (weight shape {w.shape})")
     b = None if b is None else as_input(b, "linear", "bias")
     check_bias(b, w.shape[1], "linear")
-    return add_bias(x @ w, b)
+    return add_bias_and_activation(x @ w, b, activation)
 
 
 def dropout(x, rate, training, rng=None):

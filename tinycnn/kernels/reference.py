@@ -334,6 +334,35 @@ def silu_backward(dy, x):
     return dy * (s + x * s * (1 - s))
 
 
+def bias_activation_forward(y, b, activation=None):
+    """Bias then activation, written into y (the epilogue of a conv or dense layer).
+
+    forward:  y[..., c] <- act(y[..., c] + b[c]); act is None / "linear", "relu", "relu6",
+              "sigmoid" or "silu"; b may be None
+    backward: see bias_activation_backward
+    shape:    unchanged; y is overwritten and returned
+    """
+    z = y if b is None else y + b
+    y[...] = {None: lambda v: v, "linear": lambda v: v, "relu": relu_forward, "relu6": relu6_forward,
+              "sigmoid": sigmoid_forward, "silu": silu_forward}[activation](z)
+    return y
+
+
+def bias_activation_backward(dy, out, activation=None):
+    """Gradient of bias_activation_forward from its output alone; returns (dz, db).
+
+    backward: dz = dy * act'(z), written with the output: relu [out > 0], relu6 [0 < out < 6],
+              sigmoid out * (1 - out), None 1 (silu cannot be: its derivative needs z);
+              db[c] = sum over every other axis of dz[..., c]
+    """
+    derivative = {None: lambda o: 1, "linear": lambda o: 1, "relu": lambda o: o > 0,
+                  "relu6": lambda o: (o > 0) & (o < 6), "sigmoid": lambda o: o * (1 - o)}
+    if activation not in derivative:
+        raise ValueError(f"bias_activation_backward: {activation!r} needs the pre-activation")
+    dz = (dy * derivative[activation](out)).astype(np.result_type(dy, out))
+    return dz, dz.reshape(-1, dz.shape[-1]).sum(axis=0)
+
+
 # ----------------------------------------------------------------------------- batch norm
 
 

@@ -108,11 +108,10 @@ class Conv2D(_ConvBase):
         self._check_input(x, 4, self.in_channels)
         if self.kernel_size == (1, 1) and self.strides == (1, 1) and _is_zero_padding(
                 self.padding, x.shape[1:3], (1, 1), (1, 1), self.describe()):
-            y = F.pointwise_conv2d(x, self.kernel.reshape(self.in_channels, self.filters), self.bias)
-        else:
-            y = F.conv2d(x, self.kernel, self.bias, stride=_stride_arg(self.strides),
-                         padding=self.padding)
-        return apply_activation(y, self.activation)
+            return F.pointwise_conv2d(x, self.kernel.reshape(self.in_channels, self.filters), self.bias,
+                                      activation=_ACTIVATIONS[self.activation])
+        return F.conv2d(x, self.kernel, self.bias, stride=_stride_arg(self.strides), padding=self.padding,
+                        activation=_ACTIVATIONS[self.activation])
 
     def output_shape(self, input_shape):
         self._expect_rank(input_shape, 3)
@@ -165,8 +164,8 @@ class DepthwiseConv2D(_ConvBase):
         if self.depth_multiplier > 1:
             x = x[..., np.repeat(np.arange(self.in_channels), self.depth_multiplier)]
         w = self.kernel.reshape(*self.kernel_size, self.out_channels)
-        y = F.depthwise_conv2d(x, w, self.bias, stride=_stride_arg(self.strides), padding=self.padding)
-        return apply_activation(y, self.activation)
+        return F.depthwise_conv2d(x, w, self.bias, stride=_stride_arg(self.strides), padding=self.padding,
+                                  activation=_ACTIVATIONS[self.activation])
 
     def output_shape(self, input_shape):
         self._expect_rank(input_shape, 3)
@@ -203,7 +202,7 @@ class PointwiseConv2D(Module):
 
     def forward(self, x):
         self._check_input(x, 4, self.in_channels)
-        return apply_activation(F.pointwise_conv2d(x, self.kernel, self.bias), self.activation)
+        return F.pointwise_conv2d(x, self.kernel, self.bias, activation=_ACTIVATIONS[self.activation])
 
     def output_shape(self, input_shape):
         self._expect_rank(input_shape, 3)
@@ -252,7 +251,7 @@ class SeparableConv2D(_ConvBase):
         dw = self.depthwise_kernel.reshape(*self.kernel_size, self.mid_channels)
         h = F.depthwise_conv2d(x, dw, None, stride=_stride_arg(self.strides), padding=self.padding)
         pw = self.pointwise_kernel.reshape(self.mid_channels, self.filters)
-        return apply_activation(F.pointwise_conv2d(h, pw, self.bias), self.activation)
+        return F.pointwise_conv2d(h, pw, self.bias, activation=_ACTIVATIONS[self.activation])
 
     def output_shape(self, input_shape):
         self._expect_rank(input_shape, 3)
@@ -436,7 +435,7 @@ class Dense(Module):
         if x.shape[-1] != self.in_features:
             raise ValueError(f"{self.describe()}: expected input with {self.in_features} features, "
                              f"got {x.shape[-1]}")
-        return apply_activation(F.linear(x, self.kernel, self.bias), self.activation)
+        return F.linear(x, self.kernel, self.bias, activation=_ACTIVATIONS[self.activation])
 
     def output_shape(self, input_shape):
         if len(input_shape) != 1:
