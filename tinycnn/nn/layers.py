@@ -54,12 +54,6 @@ def _check_activation(activation, owner):
     return activation
 
 
-def apply_activation(x, activation):
-    """Apply an activation given by name (None / 'linear' is the identity)."""
-    fn = _ACTIVATIONS[activation]
-    return x if fn is None else getattr(F, fn)(x)
-
-
 def _stride_arg(pair):
     return pair[0] if pair[0] == pair[1] else tuple(pair)
 
