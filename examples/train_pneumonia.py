@@ -1,11 +1,13 @@
 """Train a pneumonia detector from scratch on the shipped chest X-rays, then evaluate it once.
 
-    python examples/train_pneumonia.py            # the full run (about 2 minutes on 2 cores)
-    python examples/train_pneumonia.py --quick    # a small subset and 2 epochs (under a minute)
+    python examples/train_pneumonia.py            # the full run: an ensemble of 4 small networks
+    python examples/train_pneumonia.py --members 1   # one network (a quarter of the time)
+    python examples/train_pneumonia.py --quick    # a small subset, 2 members, 2 epochs (under a minute)
     python examples/train_pneumonia.py --resume   # continue a killed run from its last checkpoint
 
-Writes to runs/pneumonia/ (or --out): model.npz, checkpoint.npz, config.json, metrics.json,
-training_curves.png, roc.png, confusion_matrix.png, reliability.png, test_examples.png.
+Writes to runs/pneumonia/ (or --out): model.npz (the ensemble), config.json, metrics.json,
+training_curves.png, roc.png, confusion_matrix.png, reliability.png, test_examples.png, and
+member0/ ... member3/ with each network's own model.npz and checkpoint.npz.
 
 Data: Kermany et al. 2018, CC BY 4.0 (see tinycnn/data/README.md).
 """
@@ -21,13 +23,15 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small subset, 2 epochs (smoke test)")
     parser.add_argument("--resume", action="store_true", help="continue from out/checkpoint.npz")
     parser.add_argument("--epochs", type=positive_int, default=None, help="number of epochs (default 12)")
+    parser.add_argument("--members", type=positive_int, default=None,
+                        help="networks in the ensemble, each trained from its own random start (default 4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="run folder (default runs/pneumonia)")
     parser.add_argument("--imbalance", choices=["pos_weight", "balanced_batches", "none"],
                         help="how to handle 74%% pneumonia in train (default pos_weight)")
     args = parser.parse_args()
 
-    config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance)
+    config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance, args.members)
     report = train_and_evaluate(config, resume=args.resume)
     print(f"\nwrote the model, metrics.json and figures to {config.out_dir}/ "
           f"(test AUC {report['test_auc']['value']:.4f})")

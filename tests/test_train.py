@@ -20,7 +20,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def tiny_config(out_dir, **changes):
     config = T.TrainConfig(subset=192, epochs=3, batch_size=32, n_bootstrap=50, out_dir=str(out_dir),
-                           model_kwargs={"width": 0.5})
+                           model_kwargs={"width": 0.5}, members=1)
     for key, value in changes.items():
         setattr(config, key, value)
     return config
@@ -36,8 +36,8 @@ def checkpoint_weights(run_dir):
 def tiny_run(tmp_path_factory):
     config = tiny_config(tmp_path_factory.mktemp("run"))
     data = T.prepare_data(config)
-    model, history, out = T.fit(config, data, print_fn=lambda s: None)
-    return config, data, model, history
+    model, histories, out = T.fit(config, data, print_fn=lambda s: None)
+    return config, data, model, histories[0]
 
 
 def test_patient_grouped_validation_split_has_no_shared_patient():
@@ -54,7 +54,7 @@ def test_patient_grouped_validation_split_has_no_shared_patient():
 def test_same_seed_same_history_and_metrics(tiny_run, tmp_path):
     config, data, model, history = tiny_run
     again = tiny_config(tmp_path)
-    _, history2, _ = T.fit(again, data, print_fn=lambda s: None)
+    _, (history2,), _ = T.fit(again, data, print_fn=lambda s: None)
     assert history2["val_auc"] == history["val_auc"]
     assert history2["train_loss"] == history["train_loss"]
     _, w1 = checkpoint_weights(config.out_dir)

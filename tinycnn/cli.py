@@ -1,6 +1,6 @@
 """The ``tinycnn`` command: train, evaluate, predict, summary, gradcam.
 
-    tinycnn train [--quick] [--epochs N] [--seed S] [--out RUN] [--resume] [--imbalance MODE]
+    tinycnn train [--quick] [--epochs N] [--members K] [--seed S] [--out RUN] [--resume] [--imbalance MODE]
     tinycnn evaluate --model RUN/model.npz
     tinycnn predict IMAGE [IMAGE ...] --model RUN/model.npz
     tinycnn summary MODEL          (pneumonia_net, mobilenet_v1, efficientnet_b0, vgg_like or a .npz)
@@ -24,9 +24,11 @@ def run_folder_config(model_path, description):
     from .train import TrainConfig
 
     config = TrainConfig(out_dir=os.path.dirname(os.path.abspath(model_path)))
-    for key in ("seed", "preprocessing", "model_kwargs"):
+    for key in ("seed", "preprocessing", "model_kwargs", "members", "member"):
         if key in description:
             setattr(config, key, description[key])
+    if "run_seed" in description:           # an ensemble member: its split is the run's
+        config.seed = description["run_seed"]
     path = os.path.join(config.out_dir, "config.json")
     if os.path.exists(path):
         known = {f.name for f in fields(TrainConfig)}
@@ -79,7 +81,7 @@ def read_image_or_fail(path, size):
 def command_train(args):
     from .train import make_config, train_and_evaluate
 
-    config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance)
+    config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance, args.members)
     train_and_evaluate(config, resume=args.resume)
 
 
@@ -157,6 +159,7 @@ def build_parser():
     train = sub.add_parser("train", help="train the pneumonia detector")
     train.add_argument("--quick", action="store_true")
     train.add_argument("--epochs", type=positive_int)
+    train.add_argument("--members", type=positive_int, help="networks in the ensemble (default 4)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out")
     train.add_argument("--resume", action="store_true")

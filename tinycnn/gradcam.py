@@ -39,6 +39,12 @@ pieces: ``GradCAMPlusPlus`` (Chattopadhyay et al. 2018: position-dependent weigh
 second and third powers of the gradient) and ``HiResCAM`` (Draelos & Carin 2020: the gradient
 multiplies the activations elementwise, nothing averaged).
 
+An ``Ensemble`` (z = (1/K) sum_m z_m, members of one architecture) is explained as one network
+whose feature map is the members' maps side by side: A = [A_1, ..., A_K] (H x W x KC) and
+G = dS/dA = [G_1 / K, ..., G_K / K], with G_m = dS_m/dA_m.  Steps 3-4 are unchanged and give
+ReLU( sum_m sum_k alpha_mk A_m^k ): the Grad-CAM of the ensemble's own score
+(``ensemble_activations_and_gradients``).
+
 A map is a heat map of *where the evidence for S sits at the layer's resolution*; it says
 nothing about *why*.  ``shortcut_report`` asks one useful question of it on a whole test set:
 does the model look at the lungs, or at the burned-in markers and borders?
@@ -57,6 +63,7 @@ from matplotlib.patches import Rectangle
 
 from . import tensor as _tensor
 from .files import atomic_write_json
+from .models.ensemble import Ensemble
 from .nn import Module, Sequential
 from .tensor import Tensor, no_grad
 
@@ -102,6 +109,26 @@ def score_gradients(model, A, k, target=None):
         targets, M = target_coefficients(out.data, target)
         (G,) = _tensor.grad(out, [A], grad_output=M.astype(out.dtype))
     return G, out.data, targets
+
+
+def ensemble_activations_and_gradients(ensemble, x, k, target=None):
+    """Steps 1 and 2 for an ``Ensemble``: (A Tensor (N, H, W, K*C), G, logits, targets).
+
+    The ensemble's logits z = (1/K) sum_m z_m pick the target of each image (as for one network);
+    then for every member m: A_m = its layer-k activations, G_m = dS_m/dA_m for that same target.
+    S = (1/K) sum_m S_m, so dS/dA_m = G_m / K.  The members' A and G are concatenated along the
+    channel axis, which turns the sum over members into the ordinary sum over channels of step 4.
+    """
+    with no_grad():
+        logits = ensemble(x if isinstance(x, Tensor) else Tensor(x)).data
+    targets, _ = target_coefficients(logits, target)
+    activations, gradients = [], []
+    for member in ensemble.members:
+        A = layer_activations(member, x, k)
+        G, _, _ = score_gradients(member, A, k, targets)
+        activations.append(A.data)
+        gradients.append(G / len(ensemble))
+    return Tensor(np.concatenate(activations, axis=-1)), np.concatenate(gradients, axis=-1), logits, targets
 
 
 def channel_weights(G):
@@ -177,7 +204,8 @@ def upsample(maps, size):
 
 
 class GradCAM:
-    """Grad-CAM for a ``Sequential`` model (every model in ``tinycnn.models`` is one).
+    """Grad-CAM for a ``Sequential`` model (every model in ``tinycnn.models`` is one), or an
+    ``Ensemble`` of them (the layer is then the same layer in every member).
 
         cam = GradCAM(model)                       # layer: the last one with an (H, W, C) output
         maps = cam(x)                              # (N, h, w) in [0, 1], the layer's resolution
@@ -191,10 +219,12 @@ class GradCAM:
     method = "Grad-CAM"
 
     def __init__(self, model, layer=None, batch_size=64):
-        if not isinstance(model, Sequential):
+        ensemble = isinstance(model, Ensemble)
+        if not (isinstance(model, Sequential) or ensemble and all(isinstance(m, Sequential) for m in model.members)):
             raise TypeError(f"{type(self).__name__}: expected an nn.Sequential model (it is cut in two "
-                            f"after the layer), got {type(model).__name__}")
+                            f"after the layer) or an Ensemble of them, got {type(model).__name__}")
         self.model = model
+        self.network = model.members[0] if ensemble else model   # where the layer is looked up
         self.batch_size = int(batch_size)
         self._requested = layer
         self.index = None
@@ -207,10 +237,10 @@ class GradCAM:
     @property
     def layer(self):
         """The layer whose activations A are explained (None until known)."""
-        return None if self.index is None else self.model.layers[self.index]
+        return None if self.index is None else self.network.layers[self.index]
 
     def _resolve(self, input_shape):
-        self.index, self.feature_shape = find_layer(self.model, self._requested, input_shape,
+        self.index, self.feature_shape = find_layer(self.network, self._requested, input_shape,
                                                     who=type(self).__name__)
 
     # -------------------------------------------------------------- running
@@ -241,6 +271,8 @@ class GradCAM:
         if self.index is None:
             self._resolve(x.shape[1:])
         with _eval_mode(self.model):
+            if isinstance(self.model, Ensemble):
+                return ensemble_activations_and_gradients(self.model, x, self.index, target)
             A = layer_activations(self.model, x, self.index)
             G, logits, targets = score_gradients(self.model, A, self.index, target)
         return A, G, logits, targets

@@ -33,44 +33,50 @@ def _save(fig: Figure, path) -> Path:
     return path
 
 
-def plot_training_curves(history: dict[str, Sequence[float]], path) -> Path:
+def plot_training_curves(histories, path) -> Path:
     """Loss, validation AUC and learning rate per epoch, side by side.
 
-    ``history`` holds lists (or arrays) indexed by epoch; any of ``train_loss``,
-    ``val_loss``, ``val_auc``, ``lr`` may be missing (its panel then says so); other keys
-    are ignored.
+    ``histories``: one history, or a list of them (one per ensemble member, one colour each).
+    A history holds lists (or arrays) indexed by epoch; any of ``train_loss``, ``val_loss``,
+    ``val_auc``, ``lr`` may be missing (its panel then says so); other keys are ignored.
     """
+    histories = [histories] if isinstance(histories, dict) else list(histories)
     keys = ("train_loss", "val_loss", "val_auc", "lr")
-    curves = {k: np.asarray(history[k], dtype=float) for k in keys if history.get(k) is not None}
-    curves = {k: v for k, v in curves.items() if v.size > 0}
-    n_epochs = max((len(v) for v in curves.values()), default=1)
+    runs = []
+    for history in histories:
+        curves = {k: np.asarray(history[k], dtype=float) for k in keys if history.get(k) is not None}
+        runs.append({k: v for k, v in curves.items() if v.size > 0})
+    n_epochs = max((len(v) for curves in runs for v in curves.values()), default=1)
     fig = _new_figure(13, 3.8)
     ax_loss, ax_auc, ax_lr = fig.subplots(1, 3)
 
-    def draw(ax, key, **style):
-        values = curves[key]
+    def draw(ax, values, **style):
         return ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, **style)
 
-    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-        if key in curves:
-            draw(ax_loss, key, label=label)
+    several = len(runs) > 1
+    for number, curves in enumerate(runs):
+        color = f"C{number % 10}"
+        who = f"member {number}, " if several else ""
+        for key, label, line in (("train_loss", "train", "-"), ("val_loss", "validation", "--")):
+            if key in curves:
+                style = {"color": color, "linestyle": line} if several else {}
+                draw(ax_loss, curves[key], label=who + label, **style)
+        if "val_auc" in curves:
+            auc = curves["val_auc"]
+            draw(ax_auc, auc, color=color if several else "tab:green")
+            best = int(np.nanargmax(auc))
+            ax_auc.scatter([best + 1], [auc[best]], s=80, facecolors="none", edgecolors="black", zorder=3,
+                           label=f"{who}best {auc[best]:.3f} (epoch {best + 1})")
+        if "lr" in curves and not ax_lr.lines:         # the same schedule for every member
+            draw(ax_lr, curves["lr"], color="tab:purple")
+            if curves["lr"].min() > 0:
+                ax_lr.set_yscale("log")
     ax_loss.set(title="Loss", xlabel="epoch", ylabel="binary cross-entropy")
     if ax_loss.lines:
-        ax_loss.legend()
-
-    if "val_auc" in curves:
-        auc = curves["val_auc"]
-        draw(ax_auc, "val_auc", color="tab:green")
-        best = int(np.nanargmax(auc))
-        ax_auc.scatter([best + 1], [auc[best]], s=80, facecolors="none", edgecolors="black", zorder=3,
-                       label=f"best {auc[best]:.3f} (epoch {best + 1})")
-        ax_auc.legend(loc="lower right")
+        ax_loss.legend(fontsize=7 if several else None)
+    if ax_auc.lines:
+        ax_auc.legend(loc="lower right", fontsize=7 if several else None)
     ax_auc.set(title="Validation ROC AUC", xlabel="epoch", ylabel="AUC")
-
-    if "lr" in curves:
-        draw(ax_lr, "lr", color="tab:purple")
-        if curves["lr"].min() > 0:
-            ax_lr.set_yscale("log")
     ax_lr.set(title="Learning rate", xlabel="epoch", ylabel="learning rate")
 
     for ax, key in ((ax_loss, "train_loss"), (ax_auc, "val_auc"), (ax_lr, "lr")):

@@ -19,6 +19,7 @@ Sequentials) are one row each by default, like a nested Keras model; ``expand=Tr
 lists their layers underneath, indented with "└ ", as Keras's ``expand_nested=True``.
 """
 
+from .models.ensemble import Ensemble
 from .nn.module import Sequential
 
 
@@ -80,6 +81,9 @@ def summary_rows(model, input_shape=None, expand=False):
     (batch axis as None), params, trainable, non_trainable, depth, layer."""
     if isinstance(model, Sequential):
         top = [(layer, out, shape_in) for layer, shape_in, out in model.layer_shapes(input_shape)]
+    elif isinstance(model, Ensemble):          # one row per member, like nested Keras models
+        shape = tuple(input_shape if input_shape is not None else model.input_shape)
+        top = [(member, member.output_shape(shape), shape) for member in model.members]
     else:
         if input_shape is None:
             raise ValueError("summary_rows: give input_shape (batch axis excluded)")

@@ -4,11 +4,15 @@ The pieces, in the order a run uses them:
 
 1. ``prepare_data``: load the X-rays, carve a validation split out of train *grouped by
    patient* (one child's images never sit on both sides), standardise each image.
-2. ``fit``: mini-batch training with AdamW (or SGD / Adam), a cosine schedule with warm-up,
+2. ``fit``: a deep ensemble of ``members`` networks (default 4), each trained by
+   ``fit_one``: mini-batch training with AdamW (or SGD / Adam), a cosine schedule with warm-up,
    class imbalance handled by ``pos_weight`` in the loss (or class-balanced batches),
    X-ray augmentation, validation AUC every epoch, the best epoch kept, a checkpoint
    written atomically after every epoch (``resume=True`` continues a killed run and ends
-   with the same weights), and a clear stop when the loss becomes NaN or inf.
+   with the same weights), and a clear stop when the loss becomes NaN or inf.  Member k
+   uses seed ``seed + 1000 k`` for its weights, batch order and augmentation; all members
+   share the validation split of ``seed``, so member 0 is exactly the single network of
+   ``members=1``.  The ensemble's logit is the mean of the members' logits.
 3. ``evaluate_run``: temperature scaling and the decision threshold are fitted on
    validation only; the test split is used once, at the end, for the metrics with
    bootstrap confidence intervals and the figures.
@@ -21,12 +25,13 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from . import functional as F
 from . import metrics, models, nn, plots
+from .models import Ensemble
 from .files import atomic_savez, atomic_write_json, atomic_write_text
 from .data import augment_xray, grouped_stratified_split, load_pneumonia, minibatch_indices, preprocess
 from .optim import SGD, Adam, AdamW, cosine_with_warmup
@@ -43,6 +48,8 @@ class TrainConfig:
 
     model: str = "pneumonia_net"
     model_kwargs: dict = field(default_factory=dict)
+    members: int = 4                   # networks in the ensemble (1 = a single network)
+    member: int = 0                    # which member this config trains (fit sets it)
     epochs: int = 12
     batch_size: int = 64
     optimizer: str = "adamw"
@@ -63,16 +70,20 @@ class TrainConfig:
     out_dir: str = "runs/pneumonia"
 
 
-def make_config(quick=False, epochs=None, seed=0, out=None, imbalance=None):
-    """The default run, or with quick=True a smoke test (768 images, 2 epochs, under a minute)."""
+def make_config(quick=False, epochs=None, seed=0, out=None, imbalance=None, members=None):
+    """The default run, or with quick=True a smoke test (768 images, 2 members, 2 epochs, under a minute)."""
     config = TrainConfig(seed=seed)
     if quick:
-        config.subset, config.epochs, config.n_bootstrap = 768, 2, 200
+        config.subset, config.epochs, config.n_bootstrap, config.members = 768, 2, 200, 2
         config.out_dir = "runs/pneumonia_quick"
     if epochs is not None:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
         config.epochs = epochs
+    if members is not None:
+        if members < 1:
+            raise ValueError(f"members must be >= 1, got {members}")
+        config.members = members
     if out:
         config.out_dir = out
     if imbalance:
@@ -86,10 +97,20 @@ MODEL_BUILDERS = {
 }
 
 
-def build_model(name, input_shape, seed, **kwargs):
+def build_model(name, input_shape, seed, members=1, **kwargs):
+    """One network with one output logit, or with members > 1 an ``Ensemble`` of them."""
     if name not in MODEL_BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODEL_BUILDERS)}")
-    return MODEL_BUILDERS[name](input_shape=tuple(input_shape), num_classes=1, seed=seed, **kwargs)
+    build = MODEL_BUILDERS[name]
+    if members == 1:
+        return build(input_shape=tuple(input_shape), num_classes=1, seed=seed, **kwargs)
+    return Ensemble([build(input_shape=tuple(input_shape), num_classes=1, seed=member_seed(seed, k), **kwargs)
+                     for k in range(members)])
+
+
+def member_seed(seed, k):
+    """The seed of ensemble member k: its weights, batch order, augmentation and dropout."""
+    return seed + 1000 * k
 
 
 # ----------------------------------------------------------------------------- files
@@ -98,7 +119,8 @@ def build_model(name, input_shape, seed, **kwargs):
 def save_model(path, model, model_name, input_shape, seed, model_kwargs, extra=None):
     """Save weights plus what is needed to rebuild the model (``load_model``)."""
     description = {"model": model_name, "input_shape": list(input_shape), "seed": seed,
-                   "model_kwargs": model_kwargs, **(extra or {})}
+                   "model_kwargs": model_kwargs,
+                   "members": len(model) if isinstance(model, Ensemble) else 1, **(extra or {})}
     arrays = {f"weights/{k}": v for k, v in model.state_dict().items()}
     arrays["description"] = np.array(json.dumps(description))
     atomic_savez(path, arrays)
@@ -123,7 +145,7 @@ def load_model(path):
             description = json.loads(str(f["description"]))
             state = {k[len("weights/"):]: f[k] for k in f.files if k.startswith("weights/")}
         model = build_model(description["model"], description["input_shape"], description["seed"],
-                            **description["model_kwargs"])
+                            description.get("members", 1), **description["model_kwargs"])
         model.load_state_dict(state)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"{path} is not a tinycnn model file this version can read "
@@ -245,8 +267,9 @@ class Progress:
 
 def train_one_epoch(model, optimizer, data, config, epoch, step, total_steps, pos_weight, progress):
     """One pass over the training batches; returns (mean loss, next global step)."""
-    rng = np.random.default_rng([config.seed, epoch])
-    reseed_dropout(model, config.seed, epoch)
+    seed = member_seed(config.seed, config.member)
+    rng = np.random.default_rng([seed, epoch])
+    reseed_dropout(model, seed, epoch)
     model.train()
     batches = list(minibatch_indices(data["y_train"].astype(np.int64), config.batch_size, shuffle=True,
                                      rng=rng, drop_last=True,
@@ -294,13 +317,47 @@ def restore_checkpoint(path, model, optimizer):
 
 
 def fit(config, data=None, resume=False, print_fn=print):
-    """Train; returns (model with the best validation AUC, history, run folder)."""
+    """Train the ensemble; returns (model, one history per member, run folder).
+
+    With ``members == 1`` this is ``fit_one`` in the run folder.  Otherwise member k trains
+    in ``RUN/member{k}/`` (its own checkpoints, so ``resume`` skips finished members and
+    continues the one that was killed) and the ensemble is saved as ``RUN/model.npz``.
+    """
     data = prepare_data(config) if data is None else data
+    if config.members == 1:
+        model, history, out = fit_one(config, data, resume, print_fn)
+        return model, [history], out
     out = config.out_dir
     os.makedirs(out, exist_ok=True)
     atomic_write_text(os.path.join(out, "config.json"), json.dumps(asdict(config), indent=2))
+    members, histories, start = [], [], time.perf_counter()
+    for k in range(config.members):
+        member_config = replace(config, members=1, member=k, out_dir=os.path.join(out, f"member{k}"))
+        tag = f"[member {k + 1}/{config.members}] "
+        model, history, _ = fit_one(member_config, data, resume, lambda line, tag=tag: print_fn(tag + line))
+        members.append(model)
+        histories.append(history)
+        remaining = (config.members - k - 1) * (time.perf_counter() - start) / (k + 1)
+        print_fn(f"member {k + 1}/{config.members} done (best val AUC {max(history['val_auc']):.4f}); "
+                 f"ensemble ETA {format_seconds(remaining)}")
+    ensemble = Ensemble(members).eval()
+    val_auc = metrics.roc_auc(data["y_val"], predict_logits(ensemble, data["x_val"]))
+    member_aucs = [round(max(h["val_auc"]), 4) for h in histories]
+    save_model(os.path.join(out, "model.npz"), ensemble, config.model, data["x_train"].shape[1:], config.seed,
+               config.model_kwargs, {"val_auc": val_auc, "member_val_auc": member_aucs,
+                                     "preprocessing": config.preprocessing})
+    print_fn(f"ensemble of {config.members}: val AUC {val_auc:.4f} (members {', '.join(map(str, member_aucs))})")
+    return ensemble, histories, out
+
+
+def fit_one(config, data, resume=False, print_fn=print):
+    """Train one network; returns (the network at its best validation AUC, history, run folder)."""
+    out = config.out_dir
+    seed = member_seed(config.seed, config.member)
+    os.makedirs(out, exist_ok=True)
+    atomic_write_text(os.path.join(out, "config.json"), json.dumps(asdict(config), indent=2))
     input_shape = data["x_train"].shape[1:]
-    model = build_model(config.model, input_shape, config.seed, **config.model_kwargs)
+    model = build_model(config.model, input_shape, seed, **config.model_kwargs)
     optimizer = make_optimizer(config, model.parameters())
     n_pos = float(data["y_train"].sum())
     pos_weight = (len(data["y_train"]) - n_pos) / n_pos if config.imbalance == "pos_weight" else None
@@ -324,7 +381,7 @@ def fit(config, data=None, resume=False, print_fn=print):
         start = time.perf_counter()
         train_loss, step = train_one_epoch(model, optimizer, data, config, epoch, step, total_steps,
                                            pos_weight, progress)
-        refresh_batch_norm_statistics(model, data["x_train"], seed=config.seed)
+        refresh_batch_norm_statistics(model, data["x_train"], seed=seed)
         val_logits = predict_logits(model, data["x_val"])
         val_loss = F.binary_cross_entropy_with_logits(Tensor(val_logits), data["y_val"], pos_weight).item()
         val_auc = metrics.roc_auc(data["y_val"], val_logits)
@@ -335,9 +392,9 @@ def fit(config, data=None, resume=False, print_fn=print):
         improved = val_auc > best["val_auc"]
         if improved:
             best = {"epoch": epoch, "val_auc": val_auc}
-            save_model(os.path.join(out, "model.npz"), model, config.model, input_shape, config.seed,
-                       config.model_kwargs, {"epoch": epoch, "val_auc": val_auc,
-                                             "preprocessing": config.preprocessing})
+            save_model(os.path.join(out, "model.npz"), model, config.model, input_shape, seed,
+                       config.model_kwargs, {"epoch": epoch, "val_auc": val_auc, "run_seed": config.seed,
+                                             "member": config.member, "preprocessing": config.preprocessing})
         atomic_savez(checkpoint, checkpoint_arrays(model, optimizer, epoch, step, history, best))
         remaining = (config.epochs - epoch) * float(np.mean(history["seconds"]))
         print_fn(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
@@ -350,8 +407,13 @@ def fit(config, data=None, resume=False, print_fn=print):
 # ----------------------------------------------------------------------------- evaluation
 
 
-def evaluate_run(model, data, config, history=None, print_fn=print):
-    """Fit temperature and threshold on validation, evaluate test once, write metrics and figures."""
+def evaluate_run(model, data, config, histories=None, print_fn=print):
+    """Fit temperature and threshold on validation, evaluate test once, write metrics and figures.
+
+    ``histories``: one training history per member (for the training-curves figure).  For an
+    ensemble the report also gives each member's own validation and test AUC, so the gain of
+    averaging can be read off; nothing is chosen with them.
+    """
     out = config.out_dir
     val_logits, test_logits = predict_logits(model, data["x_val"]), predict_logits(model, data["x_test"])
     y_val, y_test = data["y_val"].astype(int), data["y_test"].astype(int)
@@ -385,13 +447,16 @@ def evaluate_run(model, data, config, history=None, print_fn=print):
         "ece_test_after_temperature": metrics.ece(y_test, test_probs),
         "n_val": int(len(y_val)), "n_test": int(len(y_test)),
     }
-    write_figures(out, data, history, y_test, test_probs, threshold)
+    if isinstance(model, Ensemble):
+        report["member_val_auc"] = [metrics.roc_auc(y_val, predict_logits(m, data["x_val"])) for m in model.members]
+        report["member_test_auc"] = [metrics.roc_auc(y_test, predict_logits(m, data["x_test"])) for m in model.members]
+    write_figures(out, data, histories, y_test, test_probs, threshold)
     atomic_write_json(os.path.join(out, "metrics.json"), report)
     print_fn(summarise(report))
     return report
 
 
-def write_figures(out, data, history, y_test, test_probs, threshold):
+def write_figures(out, data, histories, y_test, test_probs, threshold):
     fpr, tpr, thresholds = metrics.roc_curve(y_test, test_probs)
     points = {}
     for label, t in ((f"val-chosen threshold {threshold:.2f}", threshold), ("threshold 0.50", 0.5)):
@@ -404,8 +469,8 @@ def write_figures(out, data, history, y_test, test_probs, threshold):
                                 os.path.join(out, "confusion_matrix.png"))
     plots.plot_reliability_diagram(metrics.reliability_bins(y_test, test_probs),
                                    os.path.join(out, "reliability.png"), ece=metrics.ece(y_test, test_probs))
-    if history:
-        plots.plot_training_curves(history, os.path.join(out, "training_curves.png"))
+    if histories:
+        plots.plot_training_curves(histories, os.path.join(out, "training_curves.png"))
     pick = np.random.default_rng(0).choice(len(y_test), 32, replace=False)
     plots.plot_image_grid(data["x_test_uint8"][pick], test_probs[pick], y_test[pick],
                           os.path.join(out, "test_examples.png"), threshold=threshold)
@@ -419,6 +484,9 @@ def summarise(report):
         t = r.get("threshold", 0.5)
         lines.append(f"{title} ({t:.3f}): sensitivity {r['sensitivity']:.3f}, specificity {r['specificity']:.3f}, "
                      f"accuracy {r['accuracy']:.3f}, PPV {r['ppv']:.3f}, NPV {r['npv']:.3f}, F1 {r['f1']:.3f}")
+    if "member_test_auc" in report:
+        lines.append(f"test ROC AUC of the {len(report['member_test_auc'])} members alone: "
+                     + ", ".join(f"{a:.4f}" for a in report["member_test_auc"]))
     lines.append(f"temperature {report['temperature']:.3f}; ECE on test {report['ece_test_before_temperature']:.3f} "
                  f"before, {report['ece_test_after_temperature']:.3f} after temperature scaling")
     return "\n".join(lines)
@@ -427,5 +495,5 @@ def summarise(report):
 def train_and_evaluate(config, resume=False, print_fn=print):
     """The whole job: data, training, evaluation; returns the metrics report."""
     data = prepare_data(config)
-    model, history, _ = fit(config, data, resume=resume, print_fn=print_fn)
-    return evaluate_run(model, data, config, history, print_fn=print_fn)
+    model, histories, _ = fit(config, data, resume=resume, print_fn=print_fn)
+    return evaluate_run(model, data, config, histories, print_fn=print_fn)
