@@ -1,6 +1,7 @@
 """Grad-CAM on the pneumonia test set: example overlays and a shortcut report.
 
     python examples/gradcam_pneumonia.py                       # uses runs/pneumonia/model.npz
+                                                               # (an ensemble: its maps explain the mean logit)
     python examples/gradcam_pneumonia.py --model runs/x/model.npz --per-group 8
 
 Writes into the model's run folder (or --out):
@@ -38,7 +39,7 @@ def get_model(path):
         return path
     print(f"no trained model at {path}: training a quick one first (1,024 training images, 3 epochs) "
           f"into {QUICK_RUN}/; its maps are for trying the code, not for conclusions")
-    config = TrainConfig(subset=1024, epochs=3, n_bootstrap=200, out_dir=QUICK_RUN)
+    config = TrainConfig(subset=1024, epochs=3, n_bootstrap=200, out_dir=QUICK_RUN, members=1)
     train_and_evaluate(config)
     return os.path.join(QUICK_RUN, "model.npz")
 

@@ -105,7 +105,7 @@ def plot_roc(fpr, tpr, auc: float, path, operating_points: dict[str, tuple[float
     colors = ["tab:red", "tab:orange", "tab:green", "tab:purple", "tab:brown"]
     for k, (label, (x, y)) in enumerate((operating_points or {}).items()):
         ax.scatter([x], [y], s=70, marker=markers[k % 5], color=colors[k % 5], zorder=3,
-                   edgecolors="black", label=f"{label}: sens {y:.2f}, spec {1 - x:.2f}")
+                   edgecolors="black", label=f"{label}: sens {y:.3f}, spec {1 - x:.3f}")
     ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal",
            xlabel="false-positive rate (1 - specificity)", ylabel="true-positive rate (sensitivity)",
            title="ROC curve")
