@@ -5,8 +5,6 @@ interrupted inside a later member resumes to the same weights)."""
 import json
 import os
 import warnings
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,12 +13,11 @@ from hypothesis import strategies as st
 
 import tinycnn as tc
 import tinycnn.train as T
-from tinycnn import nn
 from tinycnn.gradcam import GradCAM, HiResCAM, channel_weights
 from tinycnn.models import Ensemble, pneumonia_net
 
 from test_gradcam import activations, tiny_gap_model
-from test_train import tiny_config
+from test_train import run_cli, tiny_config
 
 
 def images(n=3, shape=(6, 7, 2), seed=1, dtype=np.float32):
@@ -227,11 +224,6 @@ def test_run_stopped_inside_a_later_member_resumes_to_the_same_weights(ensemble_
         b = member_weights(tmp_path / f"member{k}")
         for key in a:
             np.testing.assert_array_equal(a[key], b[key], err_msg=f"member{k} {key}")
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "tinycnn.cli", *args], capture_output=True, text=True,
-                          timeout=300)
 
 
 def test_cli_summary_and_predict_read_an_ensemble_file(ensemble_run, tmp_path):
