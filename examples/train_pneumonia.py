@@ -21,7 +21,7 @@ from tinycnn.train import make_config, train_and_evaluate
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small subset, 2 epochs (smoke test)")
-    parser.add_argument("--resume", action="store_true", help="continue from out/checkpoint.npz")
+    parser.add_argument("--resume", action="store_true", help="continue a killed run from the last checkpoints in out/member*/")
     parser.add_argument("--epochs", type=positive_int, default=None, help="number of epochs (default 12)")
     parser.add_argument("--members", type=positive_int, default=None,
                         help="networks in the ensemble, each trained from its own random start (default 4)")

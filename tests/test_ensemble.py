@@ -96,13 +96,16 @@ def test_summary_lists_every_member_and_the_total():
     assert "Total params: 74,370" in text          # 2 x 37,185
 
 
-def test_save_and_load_round_trip(tmp_path):
-    ensemble = T.build_model("pneumonia_net", (64, 64, 1), seed=3, members=3)
-    assert isinstance(ensemble, Ensemble) and len(ensemble) == 3
+@pytest.mark.parametrize("members", [1, 3])
+def test_save_and_load_round_trip(tmp_path, members):
+    ensemble = T.build_model("pneumonia_net", (64, 64, 1), seed=3, members=members)
+    assert isinstance(ensemble, Ensemble) and len(ensemble) == members
+    for p in ensemble.parameters():          # weights a fresh build with seed 3 would not have
+        p.data += np.random.default_rng(p.data.size).normal(size=p.shape).astype(np.float32) * 0.1
     path = tmp_path / "model.npz"
     T.save_model(path, ensemble, "pneumonia_net", (64, 64, 1), 3, {})
     loaded, description = T.load_model(str(path))
-    assert description["members"] == 3 and isinstance(loaded, Ensemble)
+    assert description["members"] == members and isinstance(loaded, Ensemble) and len(loaded) == members
     x = np.random.default_rng(0).normal(size=(2, 64, 64, 1)).astype(np.float32)
     np.testing.assert_array_equal(logits_of(loaded, x), logits_of(ensemble, x))
 

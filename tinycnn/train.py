@@ -17,7 +17,7 @@ The pieces, in the order a run uses them:
    validation only; the test split is used once, at the end, for the metrics with
    bootstrap confidence intervals and the figures.
 
-Randomness is derived from ``(seed, epoch)`` at the start of every epoch (batch order,
+Randomness is derived from ``(member seed, epoch)`` at the start of every epoch (batch order,
 augmentation, dropout), so a resumed run draws exactly what an uninterrupted one would.
 """
 
@@ -97,12 +97,12 @@ MODEL_BUILDERS = {
 }
 
 
-def build_model(name, input_shape, seed, members=1, **kwargs):
-    """One network with one output logit, or with members > 1 an ``Ensemble`` of them."""
+def build_model(name, input_shape, seed, members=None, **kwargs):
+    """One network with one output logit, or with ``members=K`` an ``Ensemble`` of K of them."""
     if name not in MODEL_BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODEL_BUILDERS)}")
     build = MODEL_BUILDERS[name]
-    if members == 1:
+    if members is None:
         return build(input_shape=tuple(input_shape), num_classes=1, seed=seed, **kwargs)
     return Ensemble([build(input_shape=tuple(input_shape), num_classes=1, seed=member_seed(seed, k), **kwargs)
                      for k in range(members)])
@@ -136,6 +136,14 @@ def read_calibration(run_folder):
     return float(report.get("temperature", 1.0)), float(report.get("threshold_val_sens", {}).get("threshold", 0.5))
 
 
+def ensemble_size(state):
+    """K for the weights of an ``Ensemble`` (keys ``member0.*`` ... ``member{K-1}.*``), None otherwise."""
+    prefixes = {key.split(".")[0] for key in state}
+    if all(p.startswith("member") and p[6:].isdigit() for p in prefixes):
+        return len(prefixes)
+    return None
+
+
 def load_model(path):
     """Rebuild a model saved by ``save_model``; returns (model, description dict)."""
     if not os.path.isfile(path):
@@ -145,7 +153,7 @@ def load_model(path):
             description = json.loads(str(f["description"]))
             state = {k[len("weights/"):]: f[k] for k in f.files if k.startswith("weights/")}
         model = build_model(description["model"], description["input_shape"], description["seed"],
-                            description.get("members", 1), **description["model_kwargs"])
+                            ensemble_size(state), **description["model_kwargs"])
         model.load_state_dict(state)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"{path} is not a tinycnn model file this version can read "
