@@ -33,6 +33,7 @@ import torch  # noqa: E402
 import torch.nn.functional as TF  # noqa: E402
 
 from tinycnn.kernels import _threads, conv, fast  # noqa: E402
+from tinycnn.files import replace_marked_section  # noqa: E402
 
 try:
     import threadpoolctl
@@ -390,7 +391,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
     ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = ap.parse_args()
-    repeats = 6 if args.quick else 24
+    repeats = 8 if args.quick else 24          # multiples of compare's 4 blocks: all are run
 
     torch.set_num_threads(THREADS)
     numba.set_num_threads(THREADS)
@@ -501,15 +502,7 @@ def write_results(rows, peak, blas, mem, starts, repeats):
                   f"| cold (compiles) | {ci:.2f} s | {cf:.2f} s | {cb:.2f} s |",
                   f"| warm | {wi:.2f} s | {wf:.2f} s | {wb:.2f} s |", ""]
     lines.append(END)
-    section = "\n".join(lines)
-    text = open(RESULTS).read() if os.path.exists(RESULTS) else "# Benchmark results\n\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    with open(RESULTS, "w") as f:
-        f.write(text)
+    replace_marked_section(RESULTS, START, END, "\n".join(lines))
 
 
 if __name__ == "__main__":

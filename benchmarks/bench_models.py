@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import tinycnn as tc  # noqa: E402
 from tinycnn import nn  # noqa: E402
+from tinycnn.files import replace_marked_section  # noqa: E402
 from tinycnn.kernels.shapes import resolve_padding  # noqa: E402
 from tinycnn.models import efficientnet_b0, mobilenet_v1, pneumonia_net  # noqa: E402
 
@@ -340,20 +341,6 @@ def format_section(rows, args):
     return "\n".join(lines)
 
 
-def write_section(path, section):
-    text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -390,7 +377,7 @@ def main(argv=None):
     print()
     print(section)
     if not args.no_write:
-        write_section(args.out, section)
+        replace_marked_section(args.out, START, END, section)
         print(f"\nwrote {args.out}")
 
 

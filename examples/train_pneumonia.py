@@ -14,21 +14,13 @@ Data: Kermany et al. 2018, CC BY 4.0 (see tinycnn/data/README.md).
 
 import argparse
 
-from tinycnn.cli import positive_int
+from tinycnn.cli import add_train_arguments
 from tinycnn.train import make_config, train_and_evaluate
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small subset, 2 epochs (smoke test)")
-    parser.add_argument("--resume", action="store_true", help="continue a killed run from the last checkpoints in out/member*/")
-    parser.add_argument("--epochs", type=positive_int, default=None, help="number of epochs (default 12)")
-    parser.add_argument("--members", type=positive_int, default=None,
-                        help="networks in the ensemble, each trained from its own random start (default 4)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="run folder (default runs/pneumonia)")
-    parser.add_argument("--imbalance", choices=["pos_weight", "balanced_batches", "none"],
-                        help="how to handle 74%% pneumonia in train (default pos_weight)")
+    add_train_arguments(parser)    # --quick --resume --epochs --members --seed --out --imbalance
     args = parser.parse_args()
 
     config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance, args.members)

@@ -132,3 +132,14 @@ def test_ndarray_times_tensor_is_a_tensor_in_the_graph():
     assert isinstance(y, tc.Tensor)
     y.sum().backward()
     np.testing.assert_allclose(x.grad, [3.0, 4.0])
+
+
+def test_enable_grad_records_again_inside_no_grad():
+    a = tc.Tensor(np.ones(3), requires_grad=True)
+    with tc.no_grad():
+        with tc.enable_grad():
+            inside = (a * 2).sum()
+        after = (a * 2).sum()
+    assert inside.requires_grad and not after.requires_grad
+    inside.backward()
+    np.testing.assert_array_equal(a.grad, [2, 2, 2])

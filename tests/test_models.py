@@ -407,3 +407,10 @@ def test_mbconv_matches_torch(config, training):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 10, 10, cin)).astype(np.float32)
     _compare(block, t, pairs, x, rng, training)
+
+
+def test_vgg_dropout_goes_before_every_dense_layer_after_the_first():
+    model = vgg_like(input_shape=(32, 32, 3), dropout=0.5)
+    types = [type(layer).__name__ for layer in model.layers if type(layer).__name__ in ("Dense", "Dropout")]
+    assert types == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]   # 2 hidden Dense + the classifier
+    assert [layer.activation for layer in model.layers if isinstance(layer, nn.Dense)] == ["relu", "relu", None]

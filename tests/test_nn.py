@@ -378,3 +378,9 @@ def test_assigning_a_buffer_keeps_attribute_and_state_dict_the_same_array():
     assert bn._buffers["moving_mean"] is bn.moving_mean          # state_dict copies from this
     bn.moving_mean[0] = 7.0
     assert bn.state_dict()["moving_mean"][0] == 7.0
+
+
+@pytest.mark.parametrize("layer", [nn.DepthwiseConv2D, lambda c, k, **kw: nn.SeparableConv2D(c, 6, k, **kw)])
+def test_depth_multiplier_below_one_is_refused(layer):
+    with pytest.raises(ValueError, match="depth_multiplier must be >= 1, got 0"):
+        layer(4, 3, depth_multiplier=0)

@@ -237,3 +237,9 @@ def test_balanced_batches_mode_draws_both_classes_equally(tmp_path, monkeypatch)
     config = tiny_config(tmp_path, epochs=1, imbalance="balanced_batches")
     T.fit(config, print_fn=lambda s: None)
     assert len(seen) == 6 and abs(np.mean(seen) - 0.5) < 0.1     # train is 74% pneumonia otherwise
+
+
+def test_unknown_imbalance_mode_is_refused_before_training(tmp_path):
+    with pytest.raises(ValueError, match=r"imbalance must be one of .*got 'balanced'"):
+        T.fit(tiny_config(tmp_path, imbalance="balanced"), print_fn=lambda s: None)
+    assert not os.listdir(tmp_path)

@@ -1,7 +1,7 @@
 """The ``tinycnn`` command: train, evaluate, predict, summary, gradcam.
 
     tinycnn train [--quick] [--epochs N] [--members K] [--seed S] [--out RUN] [--resume] [--imbalance MODE]
-    tinycnn evaluate --model RUN/model.npz
+    tinycnn evaluate --model RUN/model.npz [--out FOLDER]
     tinycnn predict IMAGE [IMAGE ...] --model RUN/model.npz
     tinycnn summary MODEL          (pneumonia_net, mobilenet_v1, efficientnet_b0, vgg_like or a .npz)
     tinycnn gradcam IMAGE --model RUN/model.npz -o out.png
@@ -152,18 +152,28 @@ def positive_int(text):
     return value
 
 
+def add_train_arguments(parser):
+    """The options of a training run (``tinycnn train`` and examples/train_pneumonia.py)."""
+    from .train import IMBALANCE_MODES
+
+    parser.add_argument("--quick", action="store_true", help="small subset, 2 members, 2 epochs (smoke test)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a killed run from the last checkpoints in out/member*/")
+    parser.add_argument("--epochs", type=positive_int, help="number of epochs (default 12)")
+    parser.add_argument("--members", type=positive_int,
+                        help="networks in the ensemble, each trained from its own random start (default 4)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="run folder (default runs/pneumonia)")
+    parser.add_argument("--imbalance", choices=IMBALANCE_MODES,
+                        help="how to handle 74%% pneumonia in train (default pos_weight)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="tinycnn", description="tinycnn: CNNs from scratch in NumPy and Numba")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train the pneumonia detector")
-    train.add_argument("--quick", action="store_true")
-    train.add_argument("--epochs", type=positive_int)
-    train.add_argument("--members", type=positive_int, help="networks in the ensemble (default 4)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out")
-    train.add_argument("--resume", action="store_true")
-    train.add_argument("--imbalance", choices=["pos_weight", "balanced_batches", "none"])
+    add_train_arguments(train)
     train.set_defaults(run=command_train)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a trained model on the test split")

@@ -45,6 +45,19 @@ def atomic_write_json(path, value):
     return atomic_write_text(path, json.dumps(to_jsonable(value), indent=2))
 
 
+def replace_marked_section(path, start, end, section, title="# Benchmark results"):
+    """Put ``section`` (which begins with ``start`` and ends with ``end``) in the text file at
+    ``path``: in place of the old text between those markers, or appended when they are
+    missing (a new file starts with ``title``).  Written atomically."""
+    text = open(path, encoding="utf-8").read() if os.path.exists(path) else title + "\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    atomic_write_text(path, text)
+
+
 def to_jsonable(value):
     """Dicts, lists, NumPy arrays and scalars -> plain Python values json can write."""
     if isinstance(value, dict):

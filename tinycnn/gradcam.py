@@ -65,7 +65,7 @@ from . import tensor as _tensor
 from .files import atomic_write_json
 from .models.ensemble import Ensemble
 from .nn import Module, Sequential
-from .tensor import Tensor, no_grad
+from .tensor import Tensor, enable_grad, no_grad
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 RIGHT_COLOR = "#1a7f37"  # green, as in plots.py
@@ -92,6 +92,18 @@ def layer_activations(model, x, k):
     return Tensor(h.data, requires_grad=True)
 
 
+def logits_from(model, A, k):
+    """Run ``layers[k+1:]`` from the activation A with the graph recorded: the logits (N, classes)."""
+    with enable_grad():
+        out = A
+        for layer in model.layers[k + 1:]:
+            out = layer(out)
+    if out.ndim != 2:
+        raise ValueError(f"GradCAM: expected the model to output logits (N, classes), "
+                         f"got shape {tuple(out.shape)}")
+    return out
+
+
 def score_gradients(model, A, k, target=None):
     """Step 2: G = dS / dA, H x W x C per image.  Returns (G, logits, targets).
 
@@ -99,36 +111,32 @@ def score_gradients(model, A, k, target=None):
     S_n = sum_j M_nj logit_nj, M one-hot, or +-1 for a single logit) and asks ``tc.grad`` for
     d(sum_n S_n)/dA.  In eval mode images do not interact, so slice n of it is dS_n / dA_n.
     """
-    with _gradients_on():
-        out = A
-        for layer in model.layers[k + 1:]:
-            out = layer(out)
-        if out.ndim != 2:
-            raise ValueError(f"GradCAM: expected the model to output logits (N, classes), "
-                             f"got shape {tuple(out.shape)}")
-        targets, M = target_coefficients(out.data, target)
-        (G,) = _tensor.grad(out, [A], grad_output=M.astype(out.dtype))
+    out = logits_from(model, A, k)
+    targets, M = target_coefficients(out.data, target)
+    (G,) = _tensor.grad(out, [A], grad_output=M.astype(out.dtype))
     return G, out.data, targets
 
 
 def ensemble_activations_and_gradients(ensemble, x, k, target=None):
     """Steps 1 and 2 for an ``Ensemble``: (A Tensor (N, H, W, K*C), G, logits, targets).
 
-    The ensemble's logits z = (1/K) sum_m z_m pick the target of each image (as for one network);
-    then for every member m: A_m = its layer-k activations, G_m = dS_m/dA_m for that same target.
-    S = (1/K) sum_m S_m, so dS/dA_m = G_m / K.  The members' A and G are concatenated along the
-    channel axis, which turns the sum over members into the ordinary sum over channels of step 4.
+    A_m = member m's layer-k activations; the ensemble's logits z = (1/K) sum_m z_m are built
+    from them as ``Ensemble.forward`` builds them, pick each image's target (as for one network),
+    and ``tc.grad`` gives dS/dA_m for every member at once (it equals (1/K) dS_m/dA_m).  The
+    members' A and G are concatenated along the channel axis, which turns the sum over members
+    into the ordinary sum over channels of step 4.
     """
-    with no_grad():
-        logits = ensemble(x if isinstance(x, Tensor) else Tensor(x)).data
-    targets, _ = target_coefficients(logits, target)
-    activations, gradients = [], []
-    for member in ensemble.members:
-        A = layer_activations(member, x, k)
-        G, _, _ = score_gradients(member, A, k, targets)
-        activations.append(A.data)
-        gradients.append(G / len(ensemble))
-    return Tensor(np.concatenate(activations, axis=-1)), np.concatenate(gradients, axis=-1), logits, targets
+    members = ensemble.members
+    activations = [layer_activations(member, x, k) for member in members]
+    with enable_grad():
+        logits = logits_from(members[0], activations[0], k)
+        for member, A in zip(members[1:], activations[1:]):
+            logits = logits + logits_from(member, A, k)
+        logits = logits * (1.0 / len(members))
+    targets, M = target_coefficients(logits.data, target)
+    gradients = _tensor.grad(logits, activations, grad_output=M.astype(logits.dtype))
+    return (Tensor(np.concatenate([A.data for A in activations], axis=-1)), np.concatenate(gradients, axis=-1),
+            logits.data, targets)
 
 
 def channel_weights(G):
@@ -459,17 +467,6 @@ def _eval_mode(model):
             m.training = mode
 
 
-@contextlib.contextmanager
-def _gradients_on():
-    """Record the graph even when the caller sits inside ``no_grad()`` (Grad-CAM needs it)."""
-    previous = _tensor._grad_enabled
-    _tensor._grad_enabled = True
-    try:
-        yield
-    finally:
-        _tensor._grad_enabled = previous
-
-
 def _logits(model, x, batch_size=256):
     with _eval_mode(model), no_grad():
         return np.concatenate([model(Tensor(x[s:s + batch_size])).data
@@ -683,7 +680,11 @@ def plot_overlay_grid(rows, path, threshold=0.5, ncols=6, class_names=CLASS_NAME
 # ======================================================================== shortcut report
 
 
-def region_masks(height, width, border=0.125, corner=0.2, central=(0.2, 0.8)):
+#: the regions of a shortcut report, as shares of the height / width
+BORDER, CORNER, CENTRAL = 0.125, 0.2, (0.2, 0.8)
+
+
+def region_masks(height, width, border=BORDER, corner=CORNER, central=CENTRAL):
     """Boolean masks (H, W) of the regions a shortcut report compares.
 
     * ``border``:  the outer frame, ``border`` (12.5 %) of the height / width thick on every
@@ -917,12 +918,12 @@ def summarise_shortcut_report(report):
 
 def _outline(ax, H, W):
     """Draw the three regions of ``region_masks`` on an image axis."""
-    top, bottom = int(round(0.2 * H)), int(round(0.8 * H))
-    left, right = int(round(0.2 * W)), int(round(0.8 * W))
+    top, bottom = int(round(CENTRAL[0] * H)), int(round(CENTRAL[1] * H))
+    left, right = int(round(CENTRAL[0] * W)), int(round(CENTRAL[1] * W))
     ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, ec="white", lw=1.5))
-    bh, bw = 0.125 * H, 0.125 * W
+    bh, bw = BORDER * H, BORDER * W
     ax.add_patch(Rectangle((bw - 0.5, bh - 0.5), W - 2 * bw, H - 2 * bh, fill=False, ec="white", lw=1.2, ls="--"))
-    ch, cw = int(round(0.2 * H)), int(round(0.2 * W))
+    ch, cw = int(round(CORNER * H)), int(round(CORNER * W))
     for r in (0, H - ch):
         for q in (0, W - cw):
             ax.add_patch(Rectangle((q - 0.5 + 0.6, r - 0.5 + 0.6), cw - 1.2, ch - 1.2, fill=False, ec="magenta",

@@ -36,6 +36,18 @@ def no_grad():
         _grad_enabled = previous
 
 
+@contextlib.contextmanager
+def enable_grad():
+    """Inside ``with enable_grad():`` ops record the graph again, even within ``no_grad()``
+    (Grad-CAM needs a gradient while the caller may be evaluating)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, True
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
 def is_grad_enabled():
     return _grad_enabled
 
@@ -322,7 +334,7 @@ class Function:
         ctx = Context()
         ctx.needs_grad = tuple(t is not None and t.requires_grad for t in tensors)
         out = cls.forward(ctx, *arrays, **params)
-        needs_grad = _grad_enabled and any(t is not None and t.requires_grad for t in tensors)
+        needs_grad = _grad_enabled and any(ctx.needs_grad)
         result = Tensor(out, requires_grad=needs_grad)
         if needs_grad:
             result._node = Node(cls, ctx, inputs)

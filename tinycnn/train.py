@@ -42,6 +42,9 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or inf; the last good checkpoint is left in place."""
 
 
+IMBALANCE_MODES = ("pos_weight", "balanced_batches", "none")
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a run (written to config.json in the run folder)."""
@@ -56,7 +59,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
-    imbalance: str = "pos_weight"      # "pos_weight" | "balanced_batches" | "none"
+    imbalance: str = "pos_weight"      # one of IMBALANCE_MODES
     preprocessing: str = "per_image"  # "per_image" (each X-ray standardised alone) | "dataset"
     augment: bool = True
     brightness: float = 0.1            # augmentation: +- this many image standard deviations
@@ -331,6 +334,8 @@ def fit(config, data=None, resume=False, print_fn=print):
     in ``RUN/member{k}/`` (its own checkpoints, so ``resume`` skips finished members and
     continues the one that was killed) and the ensemble is saved as ``RUN/model.npz``.
     """
+    if config.imbalance not in IMBALANCE_MODES:
+        raise ValueError(f"imbalance must be one of {IMBALANCE_MODES}, got {config.imbalance!r}")
     data = prepare_data(config) if data is None else data
     if config.members == 1:
         model, history, out = fit_one(config, data, resume, print_fn)

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _as_generator(rng: np.random.Generator | int) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+from ..nn.init import as_generator
 
 
 def _to_nhwc(images: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -128,7 +126,7 @@ def random_affine(
 
     Uncovered corners get ``fill`` (see :func:`affine_warp`).
     """
-    rng = _as_generator(rng)
+    rng = as_generator(rng)
     n, height, width = np.shape(images)[:3]
     theta = np.deg2rad(rng.uniform(-rotation_deg, rotation_deg, size=n))
     scale = rng.uniform(zoom[0], zoom[1], size=n)
@@ -153,7 +151,7 @@ def random_brightness_contrast(
     brightness)`` (in units of ``sd``, so it works for raw and normalised images alike).
     Values are not clipped.
     """
-    rng = _as_generator(rng)
+    rng = as_generator(rng)
     x, added_channel = _to_nhwc(images)
     n = x.shape[0]
     k = rng.uniform(1 - contrast, 1 + contrast, size=n).astype(np.float32)[:, None, None, None]
@@ -179,6 +177,6 @@ def augment_xray(
     No left-right flip (see the module docstring: the heart is on the left).
     Fits ``DataLoader(..., transform=augment_xray)``.
     """
-    rng = _as_generator(rng)
+    rng = as_generator(rng)
     warped = random_affine(images, rng, rotation_deg, shift, zoom, fill)
     return random_brightness_contrast(warped, rng, brightness, contrast)

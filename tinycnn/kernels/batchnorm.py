@@ -10,12 +10,8 @@ in var = E[(x-K)^2] - E[x-K]^2 while K is close to the mean.
 import numpy as np
 from numba import njit, prange
 
-from . import _threads
-
-
-def _as_rows(a, dtype):
-    a = np.ascontiguousarray(a, dtype=dtype)
-    return a.reshape(-1, a.shape[-1])
+from . import _threads, reference
+from .conv import _as_rows
 
 
 def _partial(M, C, k=1):
@@ -189,17 +185,5 @@ def batch_norm_eval_backward(dy, x, gamma, running_mean, running_var, eps):
     return dx.reshape(dy.shape), (dy_xc * inv_std).astype(dtype), dbeta.astype(dtype)
 
 
-def batch_norm_update_running(running_mean, running_var, mean, var, count, momentum):
-    """Update the running statistics in place (Keras convention for momentum, e.g. 0.99):
-
-        running_mean = momentum * running_mean + (1 - momentum) * mean
-        running_var  = momentum * running_var  + (1 - momentum) * var * M / (M - 1)
-
-    The variance is Bessel-corrected (unbiased) before averaging, as PyTorch does.
-    Only C numbers: plain NumPy.
-    """
-    unbiased = var * count / max(count - 1, 1)
-    running_mean *= momentum
-    running_mean += (1 - momentum) * mean
-    running_var *= momentum
-    running_var += (1 - momentum) * unbiased
+# Only C numbers, nothing to speed up: the reference version serves both.
+batch_norm_update_running = reference.batch_norm_update_running

@@ -69,6 +69,12 @@ def _common_dtype(*arrays):
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
+def _as_rows(a, dtype):
+    """(N, ..., C) -> (M, C) of ``dtype``, without copying when ``a`` is already C-contiguous."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return a.reshape(-1, a.shape[-1])
+
+
 # ----------------------------------------------------------------------------- Numba helpers
 
 

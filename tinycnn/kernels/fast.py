@@ -10,8 +10,8 @@ reference mode.  Same function names, signatures, return conventions and dtypes 
 * ``batchnorm.py``   batch norm (single-pass statistics)
 * ``softmax.py``     softmax / log-softmax
 
-Extra (not in reference.py): ``bias_activation_forward(y, b, activation)`` (in place) and
-``bias_activation_backward(dy, out, activation) -> (dz, db)``.
+Every function here has its twin of the same name in ``reference.py``; the tests check each
+pair against each other.
 """
 
 from . import _threads  # noqa: F401  (must come first: picks Numba's threading layer)

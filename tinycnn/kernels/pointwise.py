@@ -13,13 +13,7 @@ different strides, which NumPy passes to BLAS as "transposed" flags, not copies.
 
 import numpy as np
 
-from .conv import _common_dtype, _matmul_tn
-
-
-def _rows(a, dtype):
-    """(N, H, W, C) -> (N*H*W, C) without copying when a is already C-contiguous."""
-    a = np.ascontiguousarray(a, dtype=dtype)
-    return a.reshape(-1, a.shape[-1])
+from .conv import _as_rows, _common_dtype, _matmul_tn
 
 
 def pointwise_conv2d_forward(x, w):
@@ -32,7 +26,7 @@ def pointwise_conv2d_forward(x, w):
     shape:    H and W unchanged; C_in -> C_out.  Weights: C_in*C_out.
     """
     dtype = _common_dtype(x, w)
-    y = _rows(x, dtype) @ np.asarray(w, dtype=dtype)
+    y = _as_rows(x, dtype) @ np.asarray(w, dtype=dtype)
     return y.reshape(*x.shape[:-1], w.shape[1])
 
 
@@ -43,7 +37,7 @@ def pointwise_conv2d_backward_input(dy, w):
     shape:    dx: (N, H, W, C_in)
     """
     dtype = _common_dtype(dy, w)
-    dx = _rows(dy, dtype) @ np.asarray(w, dtype=dtype).T
+    dx = _as_rows(dy, dtype) @ np.asarray(w, dtype=dtype).T
     return dx.reshape(*dy.shape[:-1], w.shape[0])
 
 
@@ -54,4 +48,4 @@ def pointwise_conv2d_backward_weight(dy, x):
     shape:    dW: (C_in, C_out)
     """
     dtype = _common_dtype(dy, x)
-    return np.ascontiguousarray(_matmul_tn(_rows(x, dtype), _rows(dy, dtype)))
+    return np.ascontiguousarray(_matmul_tn(_as_rows(x, dtype), _as_rows(dy, dtype)))

@@ -420,9 +420,10 @@ def batch_norm_update_running(running_mean, running_var, mean, var, count, momen
     """Update the running statistics in place (Keras convention for momentum, e.g. 0.99):
 
         running_mean = momentum * running_mean + (1 - momentum) * mean
-        running_var  = momentum * running_var  + (1 - momentum) * var * M / (M - 1)
+        running_var  = momentum * running_var  + (1 - momentum) * var * count / (count - 1)
 
-    The variance is Bessel-corrected (unbiased) before averaging, as PyTorch does.
+    ``count`` is the number of values each batch statistic averaged (N*H*W).  The variance is
+    Bessel-corrected (unbiased) before averaging, as PyTorch does.
     """
     unbiased = var * count / max(count - 1, 1)
     running_mean *= momentum

@@ -1,18 +1,20 @@
 """Fast softmax / log-softmax over the last axis (Numba, one row per task).
 
-Each row is read twice (max, then the exponentials) and written once; the sum of the
-exponentials is accumulated in float64.
+Three passes over each row: its max m; e_k = exp(x_k - m) (written to the output) and their
+sum, accumulated in float64; then the scaling e_k / sum (or, for log-softmax,
+x_k - m - log(sum)).
 """
 
 import numpy as np
 from numba import njit, prange
 
 from . import _threads  # noqa: F401
+from .conv import _as_rows
 
 
 def _rows(a, dtype):
-    a = np.ascontiguousarray(a, dtype=dtype)
-    return a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
+    """_as_rows, and a 0-d array as one row of one value."""
+    return _as_rows(a, dtype) if np.ndim(a) else np.asarray(a, dtype=dtype).reshape(1, 1)
 
 
 @njit(parallel=True, cache=True)
@@ -24,7 +26,9 @@ def _softmax_rows(x, log, y):
             m = max(m, x[r, k])
         total = 0.0
         for k in range(K):
-            total += np.exp(np.float64(x[r, k]) - m)
+            e = np.exp(np.float64(x[r, k]) - m)
+            total += e
+            y[r, k] = e
         if log:
             lse = np.log(total)
             for k in range(K):
@@ -32,7 +36,7 @@ def _softmax_rows(x, log, y):
         else:
             inv = 1.0 / total
             for k in range(K):
-                y[r, k] = np.exp(np.float64(x[r, k]) - m) * inv
+                y[r, k] = y[r, k] * inv
 
 
 @njit(parallel=True, cache=True)

@@ -3,7 +3,7 @@
 Every model is an ``nn.Sequential`` whose ``layers`` are its top-level layers / blocks in
 order, with ``input_shape`` set; ``model.last_spatial_layer()`` is the last layer with an
 (H, W, C) output (Grad-CAM's default layer) and ``model.forward_split(x, layer)`` gives that
-layer's activation together with the output.  All return logits (no softmax layer).
+layer's activation, as a leaf of the graph, together with the output.  All return logits (no softmax layer).
 ``Ensemble`` averages the logits of several such models (a deep ensemble).
 """
 

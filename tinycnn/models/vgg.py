@@ -50,12 +50,13 @@ def vgg_like(input_shape=(224, 224, 3), num_classes=10, head="flatten", stages=V
     else:
         layers.append(nn.GlobalAveragePooling2D())
         features = channels
-    for units in dense_units:
-        if dropout and layers and isinstance(layers[-1], nn.Dense):
+    sizes = [*dense_units, num_classes]
+    for i, units in enumerate(sizes):
+        if dropout and i > 0:
             layers.append(nn.Dropout(dropout, seed=rng.integers(2**32)))
-        layers.append(nn.Dense(features, units, activation="relu", rng=rng))
+        last = i == len(sizes) - 1
+        layers.append(nn.Dense(features, units, activation=None if last else "relu", rng=rng))
         features = units
-    layers.append(nn.Dense(features, num_classes, rng=rng))
     model = nn.Sequential(layers, name=name, input_shape=input_shape)
     model.output_shape()          # fail now, naming the layer, if the input is too small
     return model

@@ -54,8 +54,17 @@ def _check_activation(activation, owner):
     return activation
 
 
-def _stride_arg(pair):
-    return pair[0] if pair[0] == pair[1] else tuple(pair)
+def _check_depth_multiplier(depth_multiplier, owner):
+    if int(depth_multiplier) < 1:
+        raise ValueError(f"{owner}: depth_multiplier must be >= 1, got {depth_multiplier}")
+    return int(depth_multiplier)
+
+
+def _repeat_channels(x, in_channels, depth_multiplier):
+    """Depth multiplier M: channel c becomes channels c*M .. c*M+M-1 (each gets its own filter)."""
+    if depth_multiplier == 1:
+        return x
+    return x[..., np.repeat(np.arange(in_channels), depth_multiplier)]
 
 
 def _is_zero_padding(padding, in_hw, kernel, strides, op):
@@ -104,7 +113,7 @@ class Conv2D(_ConvBase):
                 self.padding, x.shape[1:3], (1, 1), (1, 1), self.describe()):
             return F.pointwise_conv2d(x, self.kernel.reshape(self.in_channels, self.filters), self.bias,
                                       activation=_ACTIVATIONS[self.activation])
-        return F.conv2d(x, self.kernel, self.bias, stride=_stride_arg(self.strides), padding=self.padding,
+        return F.conv2d(x, self.kernel, self.bias, stride=self.strides, padding=self.padding,
                         activation=_ACTIVATIONS[self.activation])
 
     def output_shape(self, input_shape):
@@ -139,9 +148,7 @@ class DepthwiseConv2D(_ConvBase):
                  bias_initializer="zeros", rng=None, name=None, dtype=np.float32):
         super().__init__(name)
         self.in_channels = int(in_channels)
-        self.depth_multiplier = int(depth_multiplier)
-        if self.depth_multiplier < 1:
-            raise ValueError(f"DepthwiseConv2D: depth_multiplier must be >= 1, got {depth_multiplier}")
+        self.depth_multiplier = _check_depth_multiplier(depth_multiplier, "DepthwiseConv2D")
         self.kernel_size = as_pair(kernel_size, "kernel_size", "DepthwiseConv2D")
         self.strides = as_pair(strides, "strides", "DepthwiseConv2D")
         self.padding = padding
@@ -155,10 +162,9 @@ class DepthwiseConv2D(_ConvBase):
 
     def forward(self, x):
         self._check_input(x, 4, self.in_channels)
-        if self.depth_multiplier > 1:
-            x = x[..., np.repeat(np.arange(self.in_channels), self.depth_multiplier)]
+        x = _repeat_channels(x, self.in_channels, self.depth_multiplier)
         w = self.kernel.reshape(*self.kernel_size, self.out_channels)
-        return F.depthwise_conv2d(x, w, self.bias, stride=_stride_arg(self.strides), padding=self.padding,
+        return F.depthwise_conv2d(x, w, self.bias, stride=self.strides, padding=self.padding,
                                   activation=_ACTIVATIONS[self.activation])
 
     def output_shape(self, input_shape):
@@ -224,7 +230,7 @@ class SeparableConv2D(_ConvBase):
                  bias_initializer="zeros", rng=None, name=None, dtype=np.float32):
         super().__init__(name)
         self.in_channels, self.filters = int(in_channels), int(filters)
-        self.depth_multiplier = int(depth_multiplier)
+        self.depth_multiplier = _check_depth_multiplier(depth_multiplier, "SeparableConv2D")
         self.kernel_size = as_pair(kernel_size, "kernel_size", "SeparableConv2D")
         self.strides = as_pair(strides, "strides", "SeparableConv2D")
         self.padding = padding
@@ -240,10 +246,9 @@ class SeparableConv2D(_ConvBase):
 
     def forward(self, x):
         self._check_input(x, 4, self.in_channels)
-        if self.depth_multiplier > 1:
-            x = x[..., np.repeat(np.arange(self.in_channels), self.depth_multiplier)]
+        x = _repeat_channels(x, self.in_channels, self.depth_multiplier)
         dw = self.depthwise_kernel.reshape(*self.kernel_size, self.mid_channels)
-        h = F.depthwise_conv2d(x, dw, None, stride=_stride_arg(self.strides), padding=self.padding)
+        h = F.depthwise_conv2d(x, dw, None, stride=self.strides, padding=self.padding)
         pw = self.pointwise_kernel.reshape(self.mid_channels, self.filters)
         return F.pointwise_conv2d(h, pw, self.bias, activation=_ACTIVATIONS[self.activation])
 
@@ -346,8 +351,8 @@ class _Pool(_ConvBase):
 
     def forward(self, x):
         self._check_input(x, 4)
-        return getattr(F, self.op)(x, size=_stride_arg(self.pool_size),
-                                   stride=_stride_arg(self.strides), padding=self.padding)
+        return getattr(F, self.op)(x, size=self.pool_size,
+                                   stride=self.strides, padding=self.padding)
 
     def output_shape(self, input_shape):
         self._expect_rank(input_shape, 3)

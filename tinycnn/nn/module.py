@@ -328,7 +328,8 @@ class Module:
 
     def register_forward_hook(self, hook):
         """``hook(module, input, output)`` runs after every forward; it may return a new
-        output.  Grad-CAM uses this to catch a layer's activation."""
+        output (e.g. to record a layer's activation; ``tinycnn.gradcam`` cuts the model in
+        two instead and needs no hook)."""
         key = self._hook_counter
         object.__setattr__(self, "_hook_counter", key + 1)
         self._forward_hooks[key] = hook
@@ -504,8 +505,8 @@ class Sequential(Module):
         Returns ``(activation, output)``: ``activation`` is the layer's output as a fresh
         leaf Tensor with requires_grad=True, and ``output`` was computed from it, so after
         ``output[...].sum().backward()`` the gradient d output / d activation is in
-        ``activation.grad``.  (Layers before the cut get no gradient.)  This is all
-        Grad-CAM needs.
+        ``activation.grad``.  (Layers before the cut get no gradient.)  ``tinycnn.gradcam``
+        makes the same cut in two steps, running the layers before it under ``no_grad()``.
         """
         i = self.index(layer)
         for lay in self._layers[:i + 1]:
