@@ -13,7 +13,13 @@ How it works, in four sentences:
 4. Broadcasting is undone in exactly one place, ``unbroadcast``, when a gradient reaches
    an input that was smaller than the op's output.
 
-This module knows no convolution: the ops on images live in ``functional.py``.
+The elementary ops behind the operators (``x + y`` is ``AddOp``, ``x.sum()`` is ``SumOp``)
+live in ``tensor_ops.py``.  They subclass ``Function`` from here, so that module imports this
+one, and this one imports it back once, as ``_ops``, on its last line (after ``Function`` is
+defined); operators look their op up through ``_ops`` when they run.  One module name each
+way, nothing else crosses.  This module knows no convolution (the ops on images live in
+``functional.py``) and loads nothing but NumPy.
+
 Gradients are stored in ``.grad`` for leaves (tensors made by the user with
 ``requires_grad=True``) and for tensors on which ``retain_grad()`` was called.
 """
@@ -148,72 +154,72 @@ class Tensor:
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other):
-        return Add.apply(self, other)
+        return _ops.AddOp.apply(self, other)
 
     def __radd__(self, other):
-        return Add.apply(other, self)
+        return _ops.AddOp.apply(other, self)
 
     def __sub__(self, other):
-        return Sub.apply(self, other)
+        return _ops.SubOp.apply(self, other)
 
     def __rsub__(self, other):
-        return Sub.apply(other, self)
+        return _ops.SubOp.apply(other, self)
 
     def __mul__(self, other):
-        return Mul.apply(self, other)
+        return _ops.MulOp.apply(self, other)
 
     def __rmul__(self, other):
-        return Mul.apply(other, self)
+        return _ops.MulOp.apply(other, self)
 
     def __truediv__(self, other):
-        return Div.apply(self, other)
+        return _ops.DivOp.apply(self, other)
 
     def __rtruediv__(self, other):
-        return Div.apply(other, self)
+        return _ops.DivOp.apply(other, self)
 
     def __matmul__(self, other):
-        return MatMul.apply(self, other)
+        return _ops.MatMulOp.apply(self, other)
 
     def __rmatmul__(self, other):
-        return MatMul.apply(other, self)
+        return _ops.MatMulOp.apply(other, self)
 
     def __neg__(self):
-        return Neg.apply(self)
+        return _ops.NegOp.apply(self)
 
     def __pow__(self, exponent):
-        return Pow.apply(self, exponent=float(exponent))
+        return _ops.PowOp.apply(self, exponent=float(exponent))
 
     def __getitem__(self, index):
-        return GetItem.apply(self, index=index)
+        return _ops.GetItemOp.apply(self, index=index)
 
     def sum(self, axis=None, keepdims=False):
-        return Sum.apply(self, axis=axis, keepdims=keepdims)
+        return _ops.SumOp.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
-        return Mean.apply(self, axis=axis, keepdims=keepdims)
+        return _ops.MeanOp.apply(self, axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return Reshape.apply(self, shape=shape)
+        return _ops.ReshapeOp.apply(self, shape=shape)
 
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        return Transpose.apply(self, axes=axes or None)
+        return _ops.TransposeOp.apply(self, axes=axes or None)
 
     @property
     def T(self):
         return self.transpose()
 
     def exp(self):
-        return Exp.apply(self)
+        return _ops.ExpOp.apply(self)
 
     def log(self):
-        return Log.apply(self)
+        return _ops.LogOp.apply(self)
 
     def maximum(self, other):
-        return Maximum.apply(self, other)
+        return _ops.MaximumOp.apply(self, other)
 
 
 # ---------------------------------------------------------------------- graph machinery
@@ -357,245 +363,20 @@ def to_array_like(value, like):
     return array.astype(like.dtype if like is not None else np.float32, copy=False)
 
 
-# ---------------------------------------------------------------------- elementary ops
-
-
-class Add(Function):
-    """forward: z = x + y.  backward: dx = dz, dy = dz (then unbroadcast)."""
-
-    @staticmethod
-    def forward(ctx, x, y):
-        return x + y
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, grad
-
-
-class Sub(Function):
-    """forward: z = x - y.  backward: dx = dz, dy = -dz."""
-
-    @staticmethod
-    def forward(ctx, x, y):
-        return x - y
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, -grad
-
-
-class Mul(Function):
-    """forward: z = x * y (elementwise).  backward: dx = dz * y, dy = dz * x."""
-
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.save(x=x, y=y)
-        return x * y
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.y, grad * ctx.x
-
-
-class Div(Function):
-    """forward: z = x / y.  backward: dx = dz / y, dy = -dz * x / y^2."""
-
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.save(x=x, y=y)
-        return x / y
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad / ctx.y, -grad * ctx.x / (ctx.y * ctx.y)
-
-
-class Neg(Function):
-    """forward: z = -x.  backward: dx = -dz."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return -x
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -grad
-
-
-class Pow(Function):
-    """forward: z = x^p (p a constant).  backward: dx = dz * p * x^(p-1)."""
-
-    @staticmethod
-    def forward(ctx, x, exponent):
-        ctx.save(x=x, exponent=exponent)
-        return x ** exponent
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.exponent * ctx.x ** (ctx.exponent - 1)
-
-
-class MatMul(Function):
-    """forward: Z = X @ Y.  backward: dX = dZ @ Y^T, dY = X^T @ dZ (batched over leading axes)."""
-
-    @staticmethod
-    def forward(ctx, x, y):
-        if x.ndim < 2 or y.ndim < 2:
-            raise ValueError(f"matmul: both operands need >= 2 dimensions, got {x.shape} and {y.shape}")
-        ctx.save(x=x, y=y)
-        return x @ y
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad @ np.swapaxes(ctx.y, -1, -2), np.swapaxes(ctx.x, -1, -2) @ grad
-
-
-class Exp(Function):
-    """forward: z = e^x.  backward: dx = dz * z."""
-
-    @staticmethod
-    def forward(ctx, x):
-        z = np.exp(x)
-        ctx.save(z=z)
-        return z
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.z
-
-
-class Log(Function):
-    """forward: z = ln x.  backward: dx = dz / x."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save(x=x)
-        return np.log(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad / ctx.x
-
-
-class Maximum(Function):
-    """forward: z = max(x, y) elementwise.  backward: the larger input gets dz (ties: half each)."""
-
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.save(x=x, y=y)
-        return np.maximum(x, y)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x_wins = ((ctx.x > ctx.y) + 0.5 * (ctx.x == ctx.y)).astype(grad.dtype)
-        return grad * x_wins, grad * (1 - x_wins)
-
-
-class Sum(Function):
-    """forward: z = sum of x over axis.  backward: dx = dz broadcast back to x's shape."""
-
-    @staticmethod
-    def forward(ctx, x, axis, keepdims):
-        ctx.save(shape=x.shape, axis=axis, keepdims=keepdims)
-        return np.sum(x, axis=axis, keepdims=keepdims)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return np.broadcast_to(restore_reduced_axes(grad, ctx.shape, ctx.axis, ctx.keepdims), ctx.shape)
-
-
-class Mean(Function):
-    """forward: z = mean of x over axis (M values each).  backward: dx = dz / M, broadcast back."""
-
-    @staticmethod
-    def forward(ctx, x, axis, keepdims):
-        z = np.mean(x, axis=axis, keepdims=keepdims)
-        ctx.save(shape=x.shape, axis=axis, keepdims=keepdims, count=x.size // max(np.size(z), 1))
-        return z
-
-    @staticmethod
-    def backward(ctx, grad):
-        grad = restore_reduced_axes(grad, ctx.shape, ctx.axis, ctx.keepdims) / ctx.count
-        return np.broadcast_to(grad, ctx.shape)
-
-
-def restore_reduced_axes(grad, shape, axis, keepdims):
-    """Re-insert the axes a reduction removed, as size-1 axes, so grad broadcasts to shape."""
-    if keepdims or axis is None:
-        return np.reshape(grad, [1] * len(shape)) if axis is None else grad
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    axes = sorted(a % len(shape) for a in axes)
-    for a in axes:
-        grad = np.expand_dims(grad, a)
-    return grad
-
-
-class Reshape(Function):
-    """forward: z = x viewed with a new shape.  backward: dx = dz reshaped back."""
-
-    @staticmethod
-    def forward(ctx, x, shape):
-        ctx.save(shape=x.shape)
-        return np.reshape(x, shape)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return np.reshape(grad, ctx.shape)
-
-
-class Transpose(Function):
-    """forward: z = x with axes permuted.  backward: dx = dz with the inverse permutation."""
-
-    @staticmethod
-    def forward(ctx, x, axes):
-        ctx.save(axes=axes)
-        return np.transpose(x, axes)
-
-    @staticmethod
-    def backward(ctx, grad):
-        if ctx.axes is None:
-            return np.transpose(grad)
-        return np.transpose(grad, np.argsort(ctx.axes))
-
-
-class GetItem(Function):
-    """forward: z = x[index] (slices or integer arrays).
-
-    backward: dx = zeros like x, then dx[index] += dz; np.add.at accumulates, so an index
-    that picks the same element twice sends it both gradients.
-    """
-
-    @staticmethod
-    def forward(ctx, x, index):
-        ctx.save(shape=x.shape, dtype=x.dtype, index=index)
-        return x[index]
-
-    @staticmethod
-    def backward(ctx, grad):
-        dx = np.zeros(ctx.shape, dtype=ctx.dtype)
-        np.add.at(dx, ctx.index, grad)
-        return dx
-
-
-class Concatenate(Function):
-    """forward: z = [x_1, x_2, ...] joined along axis.  backward: dz split back into pieces."""
-
-    @staticmethod
-    def forward(ctx, *arrays, axis):
-        ctx.save(axis=axis, sizes=[a.shape[axis] for a in arrays])
-        return np.concatenate(arrays, axis=axis)
-
-    @staticmethod
-    def backward(ctx, grad):
-        edges = np.cumsum(ctx.sizes)[:-1]
-        return tuple(np.split(grad, edges, axis=ctx.axis))
+# ---------------------------------------------------------------------- functions of tensors
 
 
 def concatenate(tensors, axis=0):
     """Join tensors along an existing axis (differentiable)."""
-    return Concatenate.apply(*tensors, axis=axis)
+    return _ops.ConcatenateOp.apply(*tensors, axis=axis)
 
 
 def maximum(x, y):
     """Elementwise maximum of two tensors (differentiable)."""
-    return Maximum.apply(x, y)
+    return _ops.MaximumOp.apply(x, y)
+
+
+# The op classes live in tensor_ops.py and subclass Function above, so they can only be
+# imported once Function exists: here, at the end.  Every operator of Tensor reaches them
+# through this one module name, looked up when the operator runs.
+from . import tensor_ops as _ops  # noqa: E402
