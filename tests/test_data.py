@@ -1,5 +1,6 @@
 """Tests for tinycnn.data: loading, patient ids, grouped split, mini-batches, augmentation."""
 
+import io
 import shutil
 import warnings
 from pathlib import Path
@@ -30,7 +31,10 @@ from tinycnn.data import (
     random_brightness_contrast,
 )
 
-SHARED_128 = Path("/work/shared/data/pneumonia/pneumonia_128.npz")
+# the 128 px file is not shipped with the package; it lives in the shared data folder that sits
+# next to the repository (../shared/data/pneumonia/ from the repository root)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_128 = REPO_ROOT / ".." / "shared" / "data" / "pneumonia" / "pneumonia_128.npz"
 
 
 @pytest.fixture(scope="module")
@@ -76,52 +80,46 @@ def test_missing_file_raises_file_not_found(tmp_path):
         load_pneumonia(tmp_path / "nope.npz")
 
 
-def test_corrupted_copy_of_known_file_fails_sha256(tmp_path):
-    copy = tmp_path / "pneumonia_64.npz"
-    raw = bytearray(DEFAULT_PATH.read_bytes())
-    raw[len(raw) // 2] ^= 0xFF
-    copy.write_bytes(bytes(raw))
-    with pytest.raises(PneumoniaDataError, match=r"pneumonia_64\.npz.*sha256"):
-        load_pneumonia(copy)
+def _flip_byte(raw, where):
+    raw = bytearray(raw)
+    raw[where(len(raw))] ^= 0xFF
+    return bytes(raw)
 
 
-def test_fake_128_file_fails_sha256(tmp_path):
-    fake = tmp_path / "pneumonia_128.npz"
-    fake.write_bytes(b"not really")
-    with pytest.raises(PneumoniaDataError, match="sha256"):
-        load_pneumonia(fake)
+def _npy_bytes():
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(3))
+    return buffer.getvalue()
 
 
-@pytest.mark.parametrize("verify", [True, False])
-def test_truncated_file_with_unknown_name_gives_clear_error(tmp_path, verify):
-    truncated = tmp_path / "my_copy.npz"
-    truncated.write_bytes(DEFAULT_PATH.read_bytes()[:100_000])
-    with pytest.raises(PneumoniaDataError, match=r"my_copy\.npz.*(corrupted|truncated)"):
-        load_pneumonia(truncated, verify=verify)
+# (file name, its bytes, verify=, the error must match): every way a file can fail to be the data
+BAD_FILES = {
+    "known-name-flipped-byte-sha256": (
+        "pneumonia_64.npz", lambda: _flip_byte(DEFAULT_PATH.read_bytes(), lambda n: n // 2), True,
+        r"pneumonia_64\.npz.*sha256"),
+    "known-128-name-fake-contents-sha256": (
+        "pneumonia_128.npz", lambda: b"not really", True, "sha256"),
+    "unknown-name-truncated-verify": (
+        "my_copy.npz", lambda: DEFAULT_PATH.read_bytes()[:100_000], True,
+        r"my_copy\.npz.*(corrupted|truncated)"),
+    "unknown-name-truncated-no-verify": (
+        "my_copy.npz", lambda: DEFAULT_PATH.read_bytes()[:100_000], False,
+        r"my_copy\.npz.*(corrupted|truncated)"),
+    "unknown-name-byte-flipped-in-x_train": (
+        "flipped.npz", lambda: _flip_byte(DEFAULT_PATH.read_bytes(), lambda n: n // 3), True,
+        r"flipped\.npz: not a readable"),
+    "text-not-npz": ("junk.npz", lambda: b"hello, I am text\n" * 10, True, r"junk\.npz"),
+    "npy-saved-as-npz": ("array.npz", _npy_bytes, True, "single .npy array"),
+}
 
 
-def test_flipped_byte_in_file_with_unknown_name_gives_clear_error(tmp_path):
-    raw = bytearray(DEFAULT_PATH.read_bytes())
-    raw[len(raw) // 3] ^= 0xFF  # inside the compressed x_train data
-    path = tmp_path / "flipped.npz"
-    path.write_bytes(bytes(raw))
-    with pytest.raises(PneumoniaDataError, match=r"flipped\.npz: not a readable"):
-        load_pneumonia(path)
-
-
-def test_non_npz_bytes_give_clear_error(tmp_path):
-    junk = tmp_path / "junk.npz"
-    junk.write_bytes(b"hello, I am text\n" * 10)
-    with pytest.raises(PneumoniaDataError, match=r"junk\.npz"):
-        load_pneumonia(junk)
-
-
-def test_npy_instead_of_npz_gives_clear_error(tmp_path):
-    path = tmp_path / "array.npz"
-    with open(path, "wb") as f:
-        np.save(f, np.zeros(3))
-    with pytest.raises(PneumoniaDataError, match="single .npy array"):
-        load_pneumonia(path)
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_bad_file_gives_a_clear_error_naming_it(tmp_path, case):
+    name, contents, verify, message = BAD_FILES[case]
+    path = tmp_path / name
+    path.write_bytes(contents())
+    with pytest.raises(PneumoniaDataError, match=message):
+        load_pneumonia(path, verify=verify)
 
 
 def _small_arrays(n=6, size=8):
@@ -162,7 +160,8 @@ def test_bad_npz_contents_are_named(tmp_path, change, message):
         load_pneumonia(path)
 
 
-@pytest.mark.skipif(not SHARED_128.exists(), reason="pneumonia_128.npz not available here")
+@pytest.mark.skipif(not SHARED_128.exists(), reason=f"pneumonia_128.npz is not shipped with the package "
+                    f"and was not found at {SHARED_128} (the shared data folder next to the repository)")
 def test_128_file_loads_with_hash_check():
     d = load_pneumonia(SHARED_128)
     assert d.x_train.shape == (2086, 128, 128) and d.x_test.shape == (624, 128, 128)
@@ -233,24 +232,21 @@ def test_folder_skips_corrupt_and_truncated_images_with_warning(tmp_path):
     assert len(d.x_test) == 6  # the good ones are all still there
 
 
-def test_folder_refuses_images_above_max_pixels(tmp_path):
+@pytest.mark.parametrize("max_pixels, pillow_limit, reason", [
+    (20 * 15, None, "too large"),            # our own limit: 3000 px > 300
+    (None, 1000, "decompression bomb"),      # Pillow's check: 3000 px above twice its limit
+    (None, 2000, "decompression bomb"),      # ... and above its limit (a warning turned into a skip)
+])
+def test_folder_skips_images_that_are_too_large(tmp_path, monkeypatch, max_pixels, pillow_limit, reason):
     root = _make_release(tmp_path / "chest_xray")
     _write_jpeg(root / "train" / "NORMAL" / "IM-0100-0001.jpeg", 99, size=(60, 50))
+    if pillow_limit is not None:
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pillow_limit)
+    limit = {} if max_pixels is None else {"max_pixels": max_pixels}
     with pytest.warns(UserWarning, match="skipped 1"):
-        d = load_pneumonia_folder(root, size=8, max_pixels=20 * 15)
+        d = load_pneumonia_folder(root, size=8, **limit)
     assert d.skipped_files == ["train/NORMAL/IM-0100-0001.jpeg"]
-    assert "too large" in d.skipped[0][1]
-
-
-@pytest.mark.parametrize("pillow_limit", [1000, 2000])  # 3000 px: above twice the limit / above it
-def test_folder_turns_pillow_decompression_bomb_checks_into_skips(tmp_path, monkeypatch, pillow_limit):
-    root = _make_release(tmp_path / "chest_xray")
-    _write_jpeg(root / "train" / "NORMAL" / "IM-0100-0001.jpeg", 99, size=(60, 50))
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pillow_limit)
-    with pytest.warns(UserWarning, match="skipped 1"):
-        d = load_pneumonia_folder(root, size=8)
-    assert d.skipped_files == ["train/NORMAL/IM-0100-0001.jpeg"]
-    assert "decompression bomb" in d.skipped[0][1]
+    assert reason in d.skipped[0][1]
     assert len(d.x_train) == 6
 
 
