@@ -11,26 +11,34 @@ def zeros(*shape):
     return np.zeros(shape, dtype=np.float32)
 
 
-def test_standard_conv_32x32x3_valid_gives_30x30():
-    y = F.conv2d(zeros(1, 32, 32, 3), zeros(3, 3, 3, 32))
-    assert y.shape == (1, 30, 30, 32)
+# (the op run on zeros, the output shape it must have): the lecture's figures
+OP_SHAPES = {
+    "conv-32x32x3-valid-30x30": (lambda: F.conv2d(zeros(1, 32, 32, 3), zeros(3, 3, 3, 32)), (1, 30, 30, 32)),
+    "depthwise-5x5x3-valid": (lambda: F.depthwise_conv2d(zeros(1, 5, 5, 3), zeros(3, 3, 3)), (1, 3, 3, 3)),
+    "depthwise-224x224x32-valid": (lambda: F.depthwise_conv2d(zeros(1, 224, 224, 32), zeros(3, 3, 32)),
+                                   (1, 222, 222, 32)),
+    "depthwise-5x5x4-valid": (lambda: F.depthwise_conv2d(zeros(1, 5, 5, 4), zeros(3, 3, 4)), (1, 3, 3, 4)),
+    "depthwise-14x14x124-valid": (lambda: F.depthwise_conv2d(zeros(1, 14, 14, 124), zeros(3, 3, 124)),
+                                  (1, 12, 12, 124)),
+    "conv-stride2-same-224-112": (lambda: F.conv2d(zeros(1, 224, 224, 1), zeros(3, 3, 1, 2), stride=2, padding="same"),
+                                  (1, 112, 112, 2)),
+    "depthwise-stride2-same-224-112": (
+        lambda: F.depthwise_conv2d(zeros(1, 224, 224, 2), zeros(3, 3, 2), stride=2, padding="same"), (1, 112, 112, 2)),
+    "max_pool-224-112": (lambda: F.max_pool2d(zeros(1, 224, 224, 2)), (1, 112, 112, 2)),
+    "avg_pool-7-size3-stride2": (lambda: F.avg_pool2d(zeros(1, 7, 7, 3), size=3, stride=2), (1, 3, 3, 3)),
+    "global_avg_pool-7x7x1024": (lambda: F.global_avg_pool2d(zeros(2, 7, 7, 1024)), (2, 1024)),
+}
+
+
+@pytest.mark.parametrize("case", OP_SHAPES)
+def test_op_output_shape(case):
+    run, expected = OP_SHAPES[case]
+    assert run().shape == expected
 
 
 def test_standard_conv_has_864_weights_depthwise_has_27():
     assert zeros(3, 3, 3, 32).size == 864          # (3 x 3 x 3) x 32
     assert zeros(3, 3, 3).size == 27               # (3 x 3 x 1) x 3
-    assert F.depthwise_conv2d(zeros(1, 5, 5, 3), zeros(3, 3, 3)).shape == (1, 3, 3, 3)
-
-
-@pytest.mark.parametrize("h, c, expected", [(224, 32, 222), (5, 4, 3), (14, 124, 12)])
-def test_depthwise_3x3_valid_keeps_channels(h, c, expected):
-    y = F.depthwise_conv2d(zeros(1, h, h, c), zeros(3, 3, c))
-    assert y.shape == (1, expected, expected, c)
-
-
-def test_stride_2_same_halves_224_to_112():
-    assert F.conv2d(zeros(1, 224, 224, 1), zeros(3, 3, 1, 2), stride=2, padding="same").shape == (1, 112, 112, 2)
-    assert F.depthwise_conv2d(zeros(1, 224, 224, 2), zeros(3, 3, 2), stride=2, padding="same").shape == (1, 112, 112, 2)
 
 
 def test_same_padding_is_keras_style_extra_at_bottom_right():
