@@ -34,13 +34,15 @@ def trapezoid_area(x, y):
 # --------------------------------------------------------------------------- AUC and ROC
 
 
-def test_auc_hand_cases():
-    y = [0, 0, 1, 1]
-    assert M.roc_auc(y, [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)  # 3 of 4 pairs right
-    assert M.roc_auc(y, [0.1, 0.2, 0.3, 0.4]) == 1.0
-    assert M.roc_auc(y, [0.4, 0.3, 0.2, 0.1]) == 0.0
-    assert M.roc_auc(y, [0.7, 0.7, 0.7, 0.7]) == 0.5
-    assert M.roc_auc([0, 1, 0, 1], [0.2, 0.5, 0.5, 0.9]) == pytest.approx(0.875)  # one tie -> 1/2
+@pytest.mark.parametrize("y, scores, expected", [
+    ([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], 0.75),     # 3 of 4 pairs right
+    ([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], 1.0),
+    ([0, 0, 1, 1], [0.4, 0.3, 0.2, 0.1], 0.0),
+    ([0, 0, 1, 1], [0.7, 0.7, 0.7, 0.7], 0.5),
+    ([0, 1, 0, 1], [0.2, 0.5, 0.5, 0.9], 0.875),     # one tie -> 1/2
+])
+def test_auc_hand_cases(y, scores, expected):
+    assert M.roc_auc(y, scores) == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
 
 def test_average_ranks():
@@ -122,7 +124,8 @@ def test_binary_report_is_consistent_and_json_friendly():
     r = M.binary_report(y, probs, threshold=0.5)
     assert (r["tn"], r["fp"], r["fn"], r["tp"]) == (2, 1, 1, 4)
     assert r["sensitivity"] == 0.8 and r["specificity"] == pytest.approx(2 / 3)
-    assert r["auc"] == pytest.approx(M.roc_auc(y, probs))
+    # pairs by hand: positives 0.8, 0.9, 0.7 beat all 3 negatives (0.1, 0.6, 0.3), 0.4 and 0.55 beat 2
+    assert r["auc"] == pytest.approx(13 / 15)
     assert r["n"] == 8 and r["n_positive"] == 5
     json.dumps(r)  # plain Python numbers only
     assert np.isnan(M.binary_report([1, 1], [0.2, 0.9])["auc"])
@@ -159,7 +162,7 @@ def _separable_sample(n=300, seed=0):
 def test_bootstrap_ci_contains_point_and_is_deterministic():
     y, s = _separable_sample()
     point, low, high = M.bootstrap_ci(M.roc_auc, y, s, n_boot=300, seed=0)
-    assert point == pytest.approx(M.roc_auc(y, s))
+    assert point == pytest.approx(brute_force_auc(y, s))
     assert low < point < high and high - low < 0.2
     assert M.bootstrap_ci(M.roc_auc, y, s, n_boot=300, seed=0) == (point, low, high)
     assert M.bootstrap_ci(M.roc_auc, y, s, n_boot=300, seed=1) != (point, low, high)
