@@ -1,10 +1,16 @@
 """The autograd engine: fan-out, reuse, residuals, broadcasting, deep chains, no_grad."""
 
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import tinycnn as tc
 import tinycnn.functional as F
+from tinycnn import tensor_ops
 
 pytestmark = pytest.mark.nojit   # also run with NUMBA_DISABLE_JIT=1 in CI
 
@@ -143,3 +149,21 @@ def test_enable_grad_records_again_inside_no_grad():
     assert inside.requires_grad and not after.requires_grad
     inside.backward()
     np.testing.assert_array_equal(a.grad, [2, 2, 2])
+
+
+def test_importing_the_autograd_loads_neither_numba_nor_matplotlib():
+    code = ("import sys, tinycnn.tensor, tinycnn.tensor_ops; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'numba', 'matplotlib'}))")
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_every_elementary_op_says_forward_backward_and_shape():
+    ops = [cls for _, cls in inspect.getmembers(tensor_ops, inspect.isclass)
+           if issubclass(cls, tc.tensor.Function) and cls is not tc.tensor.Function]
+    assert sorted(cls.__name__ for cls in ops) == sorted(tensor_ops.__all__)
+    for cls in ops:
+        assert cls.__name__.endswith("Op"), cls.__name__          # never mistaken for a layer
+        doc = cls.__doc__ or ""
+        assert "forward:" in doc and "backward:" in doc and "shape:" in doc, cls.__name__
