@@ -12,10 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinycnn as tc
+import tinycnn.runs as R
 import tinycnn.train as T
 from tinycnn.gradcam import GradCAM, HiResCAM, channel_weights
-from tinycnn.models import Ensemble, pneumonia_net
+from tinycnn.models import pneumonia_net
+from tinycnn.nn import Ensemble
 
+from gradcheck import numerical_gradients
 from test_gradcam import activations, tiny_gap_model
 from test_train import run_cli, tiny_config
 
@@ -54,29 +57,14 @@ def test_gradients_match_finite_differences(seed, k):
     weights = np.random.default_rng(seed).normal(size=(2, 3))
     kernel = ensemble.members[-1].layers[1].kernel
 
-    def score(x_values):
-        return float((logits_of(ensemble, x_values) * weights).sum())
+    def score():
+        return float((logits_of(ensemble, x) * weights).sum())
 
-    xt = tc.Tensor(x, requires_grad=True)
+    xt = tc.Tensor(x.copy(), requires_grad=True)
     ensemble.zero_grad()
     (ensemble(xt) * tc.Tensor(weights)).sum().backward()
-    eps = 1e-6
-    numeric = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[i] += eps
-        down[i] -= eps
-        numeric[i] = (score(up) - score(down)) / (2 * eps)
-    np.testing.assert_allclose(xt.grad, numeric, rtol=1e-5, atol=1e-7)
-    numeric_kernel = np.zeros_like(kernel.data)
-    for i in np.ndindex(kernel.shape):
-        saved = kernel.data[i]
-        kernel.data[i] = saved + eps
-        up = score(x)
-        kernel.data[i] = saved - eps
-        down = score(x)
-        kernel.data[i] = saved
-        numeric_kernel[i] = (up - down) / (2 * eps)
+    numeric_x, numeric_kernel = numerical_gradients(score, [x, kernel.data])
+    np.testing.assert_allclose(xt.grad, numeric_x, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(kernel.grad, numeric_kernel, rtol=1e-5, atol=1e-7)
 
 
@@ -98,13 +86,13 @@ def test_summary_lists_every_member_and_the_total():
 
 @pytest.mark.parametrize("members", [1, 3])
 def test_save_and_load_round_trip(tmp_path, members):
-    ensemble = T.build_model("pneumonia_net", (64, 64, 1), seed=3, members=members)
+    ensemble = R.build_network("pneumonia_net", (64, 64, 1), seed=3, members=members)
     assert isinstance(ensemble, Ensemble) and len(ensemble) == members
     for p in ensemble.parameters():          # weights a fresh build with seed 3 would not have
         p.data += np.random.default_rng(p.data.size).normal(size=p.shape).astype(np.float32) * 0.1
     path = tmp_path / "model.npz"
-    T.save_model(path, ensemble, "pneumonia_net", (64, 64, 1), 3, {})
-    loaded, description = T.load_model(str(path))
+    R.save_model(path, ensemble, "pneumonia_net", (64, 64, 1), 3, {})
+    loaded, description = R.load_model(str(path))
     assert description["members"] == members and isinstance(loaded, Ensemble) and len(loaded) == members
     x = np.random.default_rng(0).normal(size=(2, 64, 64, 1)).astype(np.float32)
     np.testing.assert_array_equal(logits_of(loaded, x), logits_of(ensemble, x))
@@ -184,13 +172,13 @@ def test_member_zero_is_the_single_network_of_the_same_seed(ensemble_run, tmp_pa
 
 def test_saved_ensemble_is_the_mean_of_the_saved_members(ensemble_run):
     config, data, model, _ = ensemble_run
-    loaded, description = T.load_model(os.path.join(config.out_dir, "model.npz"))
+    loaded, description = R.load_model(os.path.join(config.out_dir, "model.npz"))
     assert description["members"] == 2 and len(description["member_val_auc"]) == 2
     x = data["x_test"][:16]
-    members = [T.load_model(os.path.join(config.out_dir, f"member{k}", "model.npz"))[0] for k in range(2)]
-    expected = np.mean([T.predict_logits(m, x) for m in members], axis=0)
-    np.testing.assert_allclose(T.predict_logits(loaded, x), expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(T.predict_logits(loaded, x), T.predict_logits(model, x))
+    members = [R.load_model(os.path.join(config.out_dir, f"member{k}", "model.npz"))[0] for k in range(2)]
+    expected = np.mean([R.predict_logits(m, x) for m in members], axis=0)
+    np.testing.assert_allclose(R.predict_logits(loaded, x), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(R.predict_logits(loaded, x), R.predict_logits(model, x))
 
 
 def test_evaluation_reports_each_member_and_draws_every_member(ensemble_run):

@@ -217,24 +217,22 @@ def test_same_seed_same_model_weights():
     assert not np.array_equal(a["conv1.kernel"], c["conv1.kernel"])
 
 
-def test_forward_split_gives_gradcam_ingredients():
+def test_split_forward_gives_gradcam_ingredients():
     model = pneumonia_net(seed=2).eval()
     x = tc.Tensor(np.random.default_rng(1).standard_normal((2, 64, 64, 1)).astype(np.float32))
     layer = model.last_spatial_layer()
     assert layer.output_shape((8, 8, 128)) == (8, 8, 128)
-    act, out = model.forward_split(x, layer)
-    assert act.shape == (2, 8, 8, 128)
+    (act,), out = model.split_forward(x, model.index(layer))
+    assert act.shape == (2, 8, 8, 128) and act.requires_grad
     np.testing.assert_allclose(out.data, model(x).data, rtol=1e-6)
+    # the activation is the layer's own output on the same input
+    np.testing.assert_array_equal(act.data, model[:model.index(layer) + 1](x).data)
     out.sum().backward()
     # the head is GAP -> dropout (eval) -> Dense(1): d out / d act = w / (8 * 8) everywhere
     w = model.get_layer("predictions").kernel.data[:, 0]
     np.testing.assert_allclose(act.grad, np.broadcast_to(w / 64, act.shape), rtol=1e-5)
-    # the same through a forward hook
-    caught = []
-    handle = layer.register_forward_hook(lambda m, i, o: caught.append(o))
-    model(x)
-    handle.remove()
-    np.testing.assert_allclose(caught[0].data, act.data)
+    # nothing before the cut was part of the graph
+    assert all(p.grad is None for p in model.layers[0].parameters())
 
 
 # ---------------------------------------------------------------------- PyTorch parity

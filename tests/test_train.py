@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import tinycnn.runs as R
 import tinycnn.train as T
 from tinycnn.tensor import Tensor
 
@@ -70,7 +71,7 @@ def test_training_learns_something(tiny_run):
 
 
 def test_nan_loss_stops_with_epoch_and_batch_and_keeps_last_checkpoint(tmp_path, monkeypatch):
-    original = T.build_model
+    original = T.build_network
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
@@ -87,7 +88,7 @@ def test_nan_loss_stops_with_epoch_and_batch_and_keeps_last_checkpoint(tmp_path,
         model.forward = forward_with_nan
         return model
 
-    monkeypatch.setattr(T, "build_model", poisoned)
+    monkeypatch.setattr(T, "build_network", poisoned)
     config = tiny_config(tmp_path)
     with pytest.raises(T.TrainingDiverged, match=r"NaN or inf at epoch 2, batch 3"):
         T.fit(config, print_fn=lambda s: None)
@@ -169,7 +170,7 @@ def test_evaluate_writes_metrics_and_figures(tiny_run):
     assert saved["threshold_val_sens"]["n"] == 624
     # the threshold comes from validation: sensitivity there is at least the target
     from tinycnn import metrics
-    val_probs = metrics.sigmoid(T.predict_logits(model, data["x_val"]) / saved["temperature"])
+    val_probs = metrics.sigmoid(R.predict_logits(model, data["x_val"]) / saved["temperature"])
     chosen = saved["threshold_val_sens"]["threshold"]
     assert metrics.sensitivity(data["y_val"].astype(int), metrics.predict(val_probs, chosen)) >= 0.95
 

@@ -1,12 +1,13 @@
 """tinycnn: a convolutional-network framework written from scratch in NumPy and Numba.
 
-Read the code in this order (the README's "Read the code in this order" says more):
-kernels/shapes.py -> kernels/reference.py -> tensor.py -> functional.py -> the fast kernels ->
-nn/ -> models/ -> summary.py -> optim.py -> data/, metrics.py, plots.py, train.py -> gradcam.py.
+Read the code in the order of the README's "Read the code in this order".  Importing
+``tinycnn`` (or ``tinycnn.tensor``) loads numpy only: the kernels (Numba), the layers and
+the figures (matplotlib) load when they are first used, so a learner can run the autograd
+alone.
 """
 
-from .tensor import Tensor, concatenate, enable_grad, grad, is_grad_enabled, maximum, no_grad
 from .summary import summary
+from .tensor import Tensor, concatenate, enable_grad, grad, is_grad_enabled, maximum, no_grad
 
 __version__ = "0.1.0"
 

@@ -21,7 +21,7 @@ class CommandError(Exception):
 def run_folder_config(model_path, description):
     """The TrainConfig of the run a model came from: its folder's config.json, else what the
     model file records (seed, preprocessing), so the validation split is rebuilt exactly."""
-    from .train import TrainConfig
+    from .runs import TrainConfig
 
     config = TrainConfig(out_dir=os.path.dirname(os.path.abspath(model_path)))
     for key in ("seed", "preprocessing", "model_kwargs", "members", "member"):
@@ -48,7 +48,7 @@ def read_json(path):
 
 def calibration_of(model_path):
     """(temperature, threshold) from the run's metrics.json, or (1, 0.5) without one."""
-    from .train import read_calibration
+    from .runs import read_calibration
 
     try:
         return read_calibration(os.path.dirname(os.path.abspath(model_path)))
@@ -57,7 +57,7 @@ def calibration_of(model_path):
 
 
 def load_model_or_fail(path):
-    from .train import load_model
+    from .runs import load_model
 
     try:
         return load_model(path)
@@ -79,10 +79,13 @@ def read_image_or_fail(path, size):
 
 
 def command_train(args):
-    from .train import make_config, train_and_evaluate
+    from .train import TrainingDiverged, make_config, train_and_evaluate
 
     config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance, args.members)
-    train_and_evaluate(config, resume=args.resume)
+    try:
+        train_and_evaluate(config, resume=args.resume)
+    except TrainingDiverged as err:
+        raise CommandError(str(err)) from None
 
 
 def command_evaluate(args):
@@ -99,7 +102,7 @@ def command_evaluate(args):
 def command_predict(args):
     from . import metrics
     from .data import CLASS_NAMES, preprocess
-    from .train import predict_logits
+    from .runs import predict_logits
 
     model, description = load_model_or_fail(args.model)
     temperature, threshold = calibration_of(args.model)
@@ -121,19 +124,15 @@ def command_summary(args):
         model, description = load_model_or_fail(args.model)
         input_shape = tuple(description["input_shape"])
     else:
-        builders = {"pneumonia_net": (models.pneumonia_net, (64, 64, 1)),
-                    "mobilenet_v1": (models.mobilenet_v1, (224, 224, 3)),
-                    "efficientnet_b0": (models.efficientnet_b0, (224, 224, 3)),
-                    "vgg_like": (models.vgg_like, (224, 224, 3))}
-        if args.model not in builders:
-            raise CommandError(f"unknown model {args.model!r}: give a .npz file or one of {sorted(builders)}")
-        builder, input_shape = builders[args.model]
-        model = builder(input_shape=input_shape)
+        if args.model not in models.MODELS:
+            raise CommandError(f"unknown model {args.model!r}: give a .npz file or one of {sorted(models.MODELS)}")
+        model = models.build(args.model)
+        input_shape = model.input_shape
     print(summary(model, input_shape))
 
 
 def command_gradcam(args):
-    from .gradcam import gradcam_figure_for_image
+    from .cam import gradcam_figure_for_image
 
     model, description = load_model_or_fail(args.model)
     temperature, threshold = calibration_of(args.model)
@@ -154,7 +153,7 @@ def positive_int(text):
 
 def add_train_arguments(parser):
     """The options of a training run (``tinycnn train`` and examples/train_pneumonia.py)."""
-    from .train import IMBALANCE_MODES
+    from .runs import IMBALANCE_MODES
 
     parser.add_argument("--quick", action="store_true", help="small subset, 2 members, 2 epochs (smoke test)")
     parser.add_argument("--resume", action="store_true",
@@ -200,12 +199,11 @@ def build_parser():
 
 def main(argv=None):
     from .data import PneumoniaDataError
-    from .train import TrainingDiverged
 
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (CommandError, OSError, PneumoniaDataError, TrainingDiverged) as err:
+    except (CommandError, OSError, PneumoniaDataError) as err:
         print(f"tinycnn {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

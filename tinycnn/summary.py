@@ -19,10 +19,6 @@ Sequentials) are one row each by default, like a nested Keras model; ``expand=Tr
 lists their layers underneath, indented with "└ ", as Keras's ``expand_nested=True``.
 """
 
-from .models.ensemble import Ensemble
-from .nn.module import Sequential
-
-
 def readable_memory_size(num_bytes):
     """Keras 3's format: '120.02 MB', '0.00 B' (1024-based units)."""
     size = float(num_bytes)
@@ -57,59 +53,36 @@ def count_macs(model_or_layer, input_shape=None):
     return int(model_or_layer.macs(tuple(input_shape)))
 
 
-def _sub_rows(module, input_shape):
-    """[(child, output_shape)] for the layers inside a block, for expanded summaries."""
-    if isinstance(module, Sequential):
-        return [(layer, out) for layer, _, out in module.layer_shapes(input_shape)]
-    from .nn.blocks import Residual, SqueezeExcite
-    if isinstance(module, SqueezeExcite):
-        c = input_shape[-1]
-        return [(module.reduce, (1, 1, module.se_channels)), (module.expand, (1, 1, c))]
-    if isinstance(module, Residual):
-        return _sub_rows(module.body, input_shape) if isinstance(module.body, Sequential) else \
-            [(module.body, module.body.output_shape(input_shape))]
-    # a block whose children run one after the other (MBConv): chain their shapes
-    out, shape = [], tuple(input_shape)
-    for _, child in module.named_children():
-        shape = tuple(child.output_shape(shape))
-        out.append((child, shape))
-    return out
-
-
 def summary_rows(model, input_shape=None, expand=False):
     """The summary table as data: a list of dicts with keys name, type, output_shape
-    (batch axis as None), params, trainable, non_trainable, depth, layer."""
-    if isinstance(model, Sequential):
-        top = [(layer, out, shape_in) for layer, shape_in, out in model.layer_shapes(input_shape)]
-    elif isinstance(model, Ensemble):          # one row per member, like nested Keras models
-        shape = tuple(input_shape if input_shape is not None else model.input_shape)
-        top = [(member, member.output_shape(shape), shape) for member in model.members]
-    else:
+    (batch axis as None), params, trainable, non_trainable, depth, layer.
+
+    A container (``Sequential``, ``Ensemble``) gives one row per layer or member; any other
+    module is one row.  With ``expand`` every row is followed by its module's own
+    ``summary_layers`` (the layers inside a block), one level deeper.
+    """
+    if input_shape is None:
+        input_shape = getattr(model, "input_shape", None)
         if input_shape is None:
             raise ValueError("summary_rows: give input_shape (batch axis excluded)")
-        top = [(model, model.output_shape(tuple(input_shape)), tuple(input_shape))]
+    input_shape = tuple(input_shape)
+    if model.is_container:
+        top = model.summary_layers(input_shape)
+    else:
+        top = [(model, input_shape, tuple(model.output_shape(input_shape)))]
     rows = []
 
-    def add(layer, out, shape_in, depth):
+    def add(layer, shape_in, out, depth):
         counts = layer.param_counts()
-        rows.append({
-            "name": layer.name,
-            "type": layer.type_name,
-            "output_shape": (None, *out),
-            "params": counts["total"],
-            "trainable": counts["trainable"],
-            "non_trainable": counts["non_trainable"],
-            "depth": depth,
-            "layer": layer,
-        })
+        rows.append({"name": layer.name, "type": layer.type_name, "output_shape": (None, *out),
+                     "params": counts["total"], "trainable": counts["trainable"],
+                     "non_trainable": counts["non_trainable"], "depth": depth, "layer": layer})
         if expand and layer.named_children():
-            shape = shape_in
-            for child, child_out in _sub_rows(layer, shape_in):
-                add(child, child_out, shape, depth + 1)
-                shape = child_out
+            for child, child_in, child_out in layer.summary_layers(shape_in):
+                add(child, child_in, child_out, depth + 1)
 
-    for layer, out, shape_in in top:
-        add(layer, out, shape_in, 0)
+    for layer, shape_in, out in top:
+        add(layer, shape_in, out, 0)
     return rows
 
 

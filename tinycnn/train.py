@@ -25,144 +25,26 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 
 import numpy as np
 
 from . import functional as F
-from . import metrics, models, nn, plots
-from .models import Ensemble
-from .files import atomic_savez, atomic_write_json, atomic_write_text
+from . import metrics, plots
 from .data import augment_xray, grouped_stratified_split, load_pneumonia, minibatch_indices, preprocess
+from .files import atomic_savez, atomic_write_json, atomic_write_text
+from .models import member_seed
+from .nn import Ensemble
+from .nn.precise_bn import refresh_batch_norm_statistics
 from .optim import SGD, Adam, AdamW, cosine_with_warmup
-from .tensor import Tensor, no_grad
+from .progress import Progress, format_seconds
+from .runs import (IMBALANCE_MODES, TrainConfig, build_network, load_model, make_config,  # noqa: F401
+                   predict_logits, save_model)
+from .tensor import Tensor
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or inf; the last good checkpoint is left in place."""
-
-
-IMBALANCE_MODES = ("pos_weight", "balanced_batches", "none")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run (written to config.json in the run folder)."""
-
-    model: str = "pneumonia_net"
-    model_kwargs: dict = field(default_factory=dict)
-    members: int = 4                   # networks in the ensemble (1 = a single network)
-    member: int = 0                    # which member this config trains (fit sets it)
-    epochs: int = 12
-    batch_size: int = 64
-    optimizer: str = "adamw"
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    warmup_epochs: float = 1.0
-    imbalance: str = "pos_weight"      # one of IMBALANCE_MODES
-    preprocessing: str = "per_image"  # "per_image" (each X-ray standardised alone) | "dataset"
-    augment: bool = True
-    brightness: float = 0.1            # augmentation: +- this many image standard deviations
-    contrast: float = 0.1              # augmentation: contrast scaled by 1 +- this
-    val_fraction: float = 0.15
-    target_sensitivity: float = 0.95
-    seed: int = 0
-    subset: int = 0                    # > 0: use only this many training images (quick runs)
-    data_path: str = ""                # "" = the NPZ shipped with tinycnn
-    n_bootstrap: int = 1000
-    out_dir: str = "runs/pneumonia"
-
-
-def make_config(quick=False, epochs=None, seed=0, out=None, imbalance=None, members=None):
-    """The default run, or with quick=True a smoke test (768 images, 2 members, 2 epochs, under a minute)."""
-    config = TrainConfig(seed=seed)
-    if quick:
-        config.subset, config.epochs, config.n_bootstrap, config.members = 768, 2, 200, 2
-        config.out_dir = "runs/pneumonia_quick"
-    if epochs is not None:
-        if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
-        config.epochs = epochs
-    if members is not None:
-        if members < 1:
-            raise ValueError(f"members must be >= 1, got {members}")
-        config.members = members
-    if out:
-        config.out_dir = out
-    if imbalance:
-        config.imbalance = imbalance
-    return config
-
-
-MODEL_BUILDERS = {
-    "pneumonia_net": models.pneumonia_net,
-    "mobilenet_v1": models.mobilenet_v1,
-}
-
-
-def build_model(name, input_shape, seed, members=None, **kwargs):
-    """One network with one output logit, or with ``members=K`` an ``Ensemble`` of K of them."""
-    if name not in MODEL_BUILDERS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODEL_BUILDERS)}")
-    build = MODEL_BUILDERS[name]
-    if members is None:
-        return build(input_shape=tuple(input_shape), num_classes=1, seed=seed, **kwargs)
-    return Ensemble([build(input_shape=tuple(input_shape), num_classes=1, seed=member_seed(seed, k), **kwargs)
-                     for k in range(members)])
-
-
-def member_seed(seed, k):
-    """The seed of ensemble member k: its weights, batch order, augmentation and dropout."""
-    return seed + 1000 * k
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def save_model(path, model, model_name, input_shape, seed, model_kwargs, extra=None):
-    """Save weights plus what is needed to rebuild the model (``load_model``)."""
-    description = {"model": model_name, "input_shape": list(input_shape), "seed": seed,
-                   "model_kwargs": model_kwargs,
-                   "members": len(model) if isinstance(model, Ensemble) else 1, **(extra or {})}
-    arrays = {f"weights/{k}": v for k, v in model.state_dict().items()}
-    arrays["description"] = np.array(json.dumps(description))
-    atomic_savez(path, arrays)
-
-
-def read_calibration(run_folder):
-    """(temperature, threshold) fitted on validation, from the run's metrics.json; (1, 0.5) without one."""
-    path = os.path.join(run_folder, "metrics.json")
-    if not os.path.exists(path):
-        return 1.0, 0.5
-    with open(path) as f:
-        report = json.load(f)
-    return float(report.get("temperature", 1.0)), float(report.get("threshold_val_sens", {}).get("threshold", 0.5))
-
-
-def ensemble_size(state):
-    """K for the weights of an ``Ensemble`` (keys ``member0.*`` ... ``member{K-1}.*``), None otherwise."""
-    prefixes = {key.split(".")[0] for key in state}
-    if all(p.startswith("member") and p[6:].isdigit() for p in prefixes):
-        return len(prefixes)
-    return None
-
-
-def load_model(path):
-    """Rebuild a model saved by ``save_model``; returns (model, description dict)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            description = json.loads(str(f["description"]))
-            state = {k[len("weights/"):]: f[k] for k in f.files if k.startswith("weights/")}
-        model = build_model(description["model"], description["input_shape"], description["seed"],
-                            ensemble_size(state), **description["model_kwargs"])
-        model.load_state_dict(state)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise ValueError(f"{path} is not a tinycnn model file this version can read "
-                         f"({type(err).__name__}: {err})") from None
-    model.eval()
-    return model, description
 
 
 # ----------------------------------------------------------------------------- data
@@ -187,18 +69,6 @@ def prepare_data(config):
     }
 
 
-def predict_logits(model, x, batch_size=256):
-    """Model outputs (one logit per image) in evaluation mode, without building a graph."""
-    was_training = model.training
-    model.eval()
-    outputs = []
-    with no_grad():
-        for start in range(0, len(x), batch_size):
-            outputs.append(model(Tensor(x[start:start + batch_size])).data.reshape(-1))
-    model.train(was_training)
-    return np.concatenate(outputs)
-
-
 # ----------------------------------------------------------------------------- training
 
 
@@ -212,68 +82,11 @@ def make_optimizer(config, params):
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adamw, adam or sgd")
 
 
-def refresh_batch_norm_statistics(model, x, batch_size=64, max_images=2048, seed=0):
-    """Recompute every batch norm's moving mean/variance for the current weights ("precise BN").
-
-    During training the moving averages trail the weights by about 1 / (1 - momentum)
-    steps (100 with Keras's 0.99); while the activations' scale still moves, that lag
-    makes evaluation-mode outputs wrong.  Here the statistics are re-estimated with the
-    final weights: reset them and average the batch statistics of up to max_images
-    training images, drawn at random (the arrays are sorted by class), with equal weight
-    (momentum k / (k + 1) at the k-th batch).
-    Nothing else changes: no gradients, no parameter updates, dropout off.
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2D)]
-    if not norms:
-        return
-    saved_momentum, was_training = [m.momentum for m in norms], model.training
-    sample = np.random.default_rng(seed).permutation(len(x))[:max_images]   # both classes, mixed
-    model.eval()
-    for m in norms:
-        m.moving_mean[...] = 0
-        m.moving_variance[...] = 0
-        m.train()
-    with no_grad():
-        for k, start in enumerate(range(0, len(sample), batch_size)):
-            for m in norms:
-                m.momentum = k / (k + 1)
-            model(Tensor(x[np.sort(sample[start:start + batch_size])]))
-    for m, momentum in zip(norms, saved_momentum):
-        m.momentum = momentum
-    model.train(was_training)
-
-
 def reseed_dropout(model, seed, epoch):
     """Give every dropout layer a generator derived from (seed, epoch, layer number)."""
     for number, module in enumerate(model.modules()):
         if hasattr(module, "rate") and hasattr(module, "rng"):
             module.rng = np.random.default_rng([seed, epoch, number, 7])
-
-
-def format_seconds(seconds):
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-class Progress:
-    """Prints one line per epoch and, within an epoch, every few seconds."""
-
-    def __init__(self, print_fn, every_seconds=10.0):
-        self.print = print_fn
-        self.every = every_seconds
-        self.last = 0.0
-
-    def batch(self, epoch, epochs, batch, batches, loss, images_per_second):
-        now = time.perf_counter()
-        if now - self.last < self.every and batch != batches:
-            return
-        self.last = now
-        eta = (batches - batch) * (now - self.epoch_start) / batch
-        self.print(f"  epoch {epoch}/{epochs} batch {batch}/{batches} loss {loss:.4f} "
-                   f"{images_per_second:.0f} img/s, epoch ETA {format_seconds(eta)}")
-
-    def start_epoch(self):
-        self.epoch_start = self.last = time.perf_counter()
 
 
 def train_one_epoch(model, optimizer, data, config, epoch, step, total_steps, pos_weight, progress):
@@ -370,7 +183,7 @@ def fit_one(config, data, resume=False, print_fn=print):
     os.makedirs(out, exist_ok=True)
     atomic_write_text(os.path.join(out, "config.json"), json.dumps(asdict(config), indent=2))
     input_shape = data["x_train"].shape[1:]
-    model = build_model(config.model, input_shape, seed, **config.model_kwargs)
+    model = build_network(config.model, input_shape, seed, **config.model_kwargs)
     optimizer = make_optimizer(config, model.parameters())
     n_pos = float(data["y_train"].sum())
     pos_weight = (len(data["y_train"]) - n_pos) / n_pos if config.imbalance == "pos_weight" else None
@@ -460,7 +273,7 @@ def evaluate_run(model, data, config, histories=None, print_fn=print):
         "ece_test_after_temperature": metrics.ece(y_test, test_probs),
         "n_val": int(len(y_val)), "n_test": int(len(y_test)),
     }
-    if isinstance(model, Ensemble):
+    if model.members[0] is not model:          # an ensemble: each member's own AUC too
         report["member_val_auc"] = [metrics.roc_auc(y_val, predict_logits(m, data["x_val"])) for m in model.members]
         report["member_test_auc"] = [metrics.roc_auc(y_test, predict_logits(m, data["x_test"])) for m in model.members]
     write_figures(out, data, histories, y_test, test_probs, threshold)

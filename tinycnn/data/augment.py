@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.init import as_generator
+from ..rng import as_generator
 
 
 def _to_nhwc(images: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -16,15 +16,16 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..rng import as_generator
 
-def _as_generator(rng: np.random.Generator | int | None, needed: bool) -> np.random.Generator | None:
-    if isinstance(rng, np.random.Generator):
-        return rng
+
+def _generator_if_needed(rng, needed: bool) -> np.random.Generator | None:
+    """``as_generator(rng)``; None stays None unless shuffling needs a generator."""
     if rng is None:
         if needed:
             raise ValueError("shuffling needs a random generator: pass rng=np.random.default_rng(seed)")
         return None
-    return np.random.default_rng(rng)
+    return as_generator(rng)
 
 
 def number_of_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
@@ -52,7 +53,7 @@ def minibatch_indices(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n = len(y)
-    rng = _as_generator(rng, needed=shuffle or balanced)
+    rng = _generator_if_needed(rng, needed=shuffle or balanced)
     n_batches = number_of_batches(n, batch_size, drop_last)
     if balanced:
         yield from _balanced_indices(np.asarray(y), batch_size, n_batches, rng)

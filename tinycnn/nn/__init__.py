@@ -15,10 +15,11 @@ from .blocks import DropConnect, MBConv, Residual, SqueezeExcite
 from .layers import (AvgPool2D, BatchNorm2D, Conv2D, Dense, DepthwiseConv2D, Dropout, Flatten,
                      GlobalAveragePooling2D, MaxPool2D, PointwiseConv2D, ReLU, ReLU6,
                      SeparableConv2D, Sigmoid, Swish)
-from .module import Module, RemovableHandle, Sequential, assign_names, to_snake_case
+from .containers import Ensemble, Sequential
+from .module import Module, assign_names, to_snake_case
 
 __all__ = [
-    "init", "Module", "Sequential", "RemovableHandle", "assign_names", "to_snake_case",
+    "init", "Module", "Sequential", "Ensemble", "assign_names", "to_snake_case",
     "Conv2D", "DepthwiseConv2D", "PointwiseConv2D", "SeparableConv2D", "BatchNorm2D",
     "ReLU", "ReLU6", "Swish", "Sigmoid", "MaxPool2D", "AvgPool2D", "GlobalAveragePooling2D",
     "Flatten", "Dense", "Dropout",

@@ -30,6 +30,8 @@ import math
 
 import numpy as np
 
+from ..rng import as_generator
+
 # std of a standard normal truncated to [-2, 2]
 _TRUNCATED_STD = 0.87962566103423978
 
@@ -45,13 +47,6 @@ def compute_fans(shape):
         return shape[0], shape[1]
     receptive = math.prod(shape[:-2])
     return shape[-2] * receptive, shape[-1] * receptive
-
-
-def as_generator(rng):
-    """Accept a Generator, an int seed or None and return a Generator."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
 
 
 def _truncated_normal(rng, shape, std):

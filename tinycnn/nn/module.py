@@ -12,13 +12,12 @@ walks that tree.  ``output_shape(input_shape)`` infers shapes without computing 
 ``input_shape`` never includes the batch axis: (H, W, C) for images, (features,) after
 Flatten / global pooling.
 
-Names follow Keras: a layer built without a name gets one from its type, ``conv2d``,
-``conv2d_1``, ``max_pooling2d``, ... .  The counter lives in the model being built
-(``assign_names`` runs when a Sequential is made or grows), so two models built in the
-same session both start at ``conv2d``.  A child of a block (say the depthwise conv of an
-MBConv called ``block2a``) is named after the block: ``block2a_dwconv``.
+Names follow Keras: an unnamed layer is named after its type (``conv2d``, ``conv2d_1``, ...),
+counted per model by ``assign_names`` (so two models both start at ``conv2d``); a child of a
+block is named after the block: ``block2a_dwconv``.  Containers are in ``containers.py``.
 """
 
+import contextlib
 import os
 import re
 from collections import OrderedDict
@@ -26,7 +25,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..files import atomic_savez
-from ..tensor import Tensor
+from ..tensor import Tensor, no_grad
 from . import init as initializers
 
 
@@ -38,18 +37,14 @@ def to_snake_case(name):
     return name.lower()
 
 
+def _stored_array(module, key, is_parameter):
+    """The ndarray behind a parameter (its ``.data``) or a buffer of ``module``."""
+    return module._parameters[key].data if is_parameter else module._buffers[key]
+
+
 def _fmt_shape(shape):
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
-
-class RemovableHandle:
-    """Returned by register_forward_hook; call ``remove()`` to take the hook off again."""
-
-    def __init__(self, hooks, key):
-        self._hooks, self._key = hooks, key
-
-    def remove(self):
-        self._hooks.pop(self._key, None)
 
 
 class Module:
@@ -69,8 +64,6 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "_forward_hooks", OrderedDict())
-        object.__setattr__(self, "_hook_counter", 0)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"{type(self).__name__}: name must be a string, got {name!r}")
         self._name = name
@@ -123,12 +116,6 @@ class Module:
         object.__setattr__(self, name, weight)
         return weight
 
-    def register_buffer(self, name, array):
-        array = np.asarray(array)
-        self._buffers[name] = array
-        object.__setattr__(self, name, array)
-        return array
-
     # ------------------------------------------------------------------ names
     @property
     def name(self):
@@ -167,27 +154,25 @@ class Module:
     def modules(self):
         return [m for _, m in self.named_modules()]
 
-    def named_parameters(self, prefix=""):
+    def _named_unique(self, store, prefix):
+        """(dotted name, value) from every module's ``store`` (parameters or buffers), each once."""
         out, seen = [], set()
         for mod_name, mod in self.named_modules(prefix):
-            for key, p in mod._parameters.items():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    out.append((f"{mod_name}.{key}" if mod_name else key, p))
+            for key, value in getattr(mod, store).items():
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    out.append((f"{mod_name}.{key}" if mod_name else key, value))
         return out
+
+    def named_parameters(self, prefix=""):
+        return self._named_unique("_parameters", prefix)
 
     def parameters(self):
         """Trainable Tensors, each once, in a fixed order (what an optimizer updates)."""
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self, prefix=""):
-        out, seen = [], set()
-        for mod_name, mod in self.named_modules(prefix):
-            for key, b in mod._buffers.items():
-                if id(b) not in seen:
-                    seen.add(id(b))
-                    out.append((f"{mod_name}.{key}" if mod_name else key, b))
-        return out
+        return self._named_unique("_buffers", prefix)
 
     def buffers(self):
         return [b for _, b in self.named_buffers()]
@@ -202,6 +187,25 @@ class Module:
     def eval(self):
         """Inference mode: batch norm uses its moving statistics, dropout is the identity."""
         return self.train(False)
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """``with model.evaluating():`` eval mode inside the block; afterwards every module gets
+        back the mode it had before (the one place where modes are saved and restored)."""
+        saved = [(m, m.training) for m in self.modules()]
+        self.eval()
+        try:
+            yield self
+        finally:
+            for m, mode in saved:
+                object.__setattr__(m, "training", mode)
+
+    def predict(self, x, batch_size=256):
+        """Outputs for the array ``x`` (N, ...) in eval mode, in batches, without a graph:
+        an ndarray (N, ...), as Keras's ``model.predict``.  The modes are restored after."""
+        with self.evaluating(), no_grad():
+            return np.concatenate([self(Tensor(x[start:start + batch_size])).data
+                                   for start in range(0, len(x), batch_size)])
 
     def zero_grad(self):
         for p in self.parameters():
@@ -223,42 +227,28 @@ class Module:
     def double(self):
         return self.astype(np.float64)
 
-    def float(self):
-        return self.astype(np.float32)
-
     # ------------------------------------------------------------------ counting
     def count_params(self):
         """Keras's count: trainable (parameters) + non-trainable (buffers)."""
-        trainable = sum(int(p.data.size) for p in self.parameters())
-        non_trainable = sum(int(b.size) for b in self.buffers())
-        return trainable + non_trainable
+        return self.param_counts()["total"]
 
     def param_counts(self):
         """dict(total, trainable, non_trainable, and their sizes in bytes)."""
-        params, bufs = self.parameters(), self.buffers()
-        trainable = sum(int(p.data.size) for p in params)
-        non_trainable = sum(int(b.size) for b in bufs)
-        trainable_bytes = sum(int(p.data.nbytes) for p in params)
-        non_trainable_bytes = sum(int(b.nbytes) for b in bufs)
-        return {
-            "total": trainable + non_trainable,
-            "trainable": trainable,
-            "non_trainable": non_trainable,
-            "total_bytes": trainable_bytes + non_trainable_bytes,
-            "trainable_bytes": trainable_bytes,
-            "non_trainable_bytes": non_trainable_bytes,
-        }
+        trainable = [p.data for p in self.parameters()]
+        non_trainable = self.buffers()
+        counts = {"trainable": sum(int(a.size) for a in trainable),
+                  "non_trainable": sum(int(b.size) for b in non_trainable),
+                  "trainable_bytes": sum(int(a.nbytes) for a in trainable),
+                  "non_trainable_bytes": sum(int(b.nbytes) for b in non_trainable)}
+        counts["total"] = counts["trainable"] + counts["non_trainable"]
+        counts["total_bytes"] = counts["trainable_bytes"] + counts["non_trainable_bytes"]
+        return counts
 
     # ------------------------------------------------------------------ state
     def state_dict(self):
         """Ordered dict dotted-name -> ndarray copy, parameters and buffers of every module."""
-        out = OrderedDict()
-        for mod_name, mod in self.named_modules():
-            for key, p in mod._parameters.items():
-                out[f"{mod_name}.{key}" if mod_name else key] = np.array(p.data, copy=True)
-            for key, b in mod._buffers.items():
-                out[f"{mod_name}.{key}" if mod_name else key] = np.array(b, copy=True)
-        return out
+        return OrderedDict((key, np.array(_stored_array(mod, attr, is_param), copy=True))
+                           for key, (mod, attr, is_param) in self._state_targets().items())
 
     def _state_targets(self):
         """dotted name -> (module, key, is_parameter)."""
@@ -292,7 +282,7 @@ class Module:
         for key, (mod, attr, is_param) in targets.items():
             if key not in state:
                 continue
-            current = mod._parameters[attr].data if is_param else mod._buffers[attr]
+            current = _stored_array(mod, attr, is_param)
             value = np.asarray(state[key])
             if value.shape != current.shape:
                 raise ValueError(f"load_state_dict into {owner}: shape mismatch for {key!r}: "
@@ -300,8 +290,7 @@ class Module:
         for key, (mod, attr, is_param) in targets.items():
             if key not in state:
                 continue
-            current = mod._parameters[attr].data if is_param else mod._buffers[attr]
-            np.copyto(current, np.asarray(state[key]), casting="unsafe")
+            np.copyto(_stored_array(mod, attr, is_param), np.asarray(state[key]), casting="unsafe")
         return self
 
     def save(self, path):
@@ -319,21 +308,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def __call__(self, x):
-        y = self.forward(x)
-        for hook in list(self._forward_hooks.values()):
-            result = hook(self, x, y)
-            if result is not None:
-                y = result
-        return y
-
-    def register_forward_hook(self, hook):
-        """``hook(module, input, output)`` runs after every forward; it may return a new
-        output (e.g. to record a layer's activation; ``tinycnn.gradcam`` cuts the model in
-        two instead and needs no hook)."""
-        key = self._hook_counter
-        object.__setattr__(self, "_hook_counter", key + 1)
-        self._forward_hooks[key] = hook
-        return RemovableHandle(self._forward_hooks, key)
+        return self.forward(x)
 
     # ------------------------------------------------------------------ shapes and cost
     def output_shape(self, input_shape):
@@ -343,6 +318,16 @@ class Module:
     def macs(self, input_shape):
         """Multiply-accumulates of one forward pass on one example (convs and dense only)."""
         return 0
+
+    def summary_layers(self, input_shape):
+        """[(child, input_shape, output_shape)]: the rows under this module in an expanded
+        summary; by default its children, run one after the other (as in MBConv)."""
+        rows, shape = [], tuple(input_shape)
+        for _, child in self.named_children():
+            out = tuple(child.output_shape(shape))
+            rows.append((child, shape, out))
+            shape = out
+        return rows
 
     def _expect_rank(self, input_shape, rank, what="(H, W, C)"):
         if len(input_shape) != rank:
@@ -366,17 +351,13 @@ class Module:
         return ""
 
     def __repr__(self):
-        head = f"{type(self).__name__}(name={self.name!r}"
         extra = self.extra_repr()
-        head += (", " + extra if extra else "") + ")"
+        head = f"{type(self).__name__}(name={self.name!r}" + (", " + extra if extra else "")
         kids = self.named_children()
         if not kids:
-            return head
-        lines = [head[:-1] + ", ["]
-        for key, child in kids:
-            lines.extend("  " + line for line in f"{key}: {child!r}".splitlines())
-        lines.append("])")
-        return "\n".join(lines)
+            return head + ")"
+        lines = [head + ", ["] + ["  " + line for key, child in kids for line in f"{key}: {child!r}".splitlines()]
+        return "\n".join(lines + ["])"])
 
 
 def assign_names(root):
@@ -416,144 +397,3 @@ def assign_names(root):
             visit(child)
 
     visit(root)
-
-
-class Sequential(Module):
-    """Layers applied one after the other; also the class of every model in tinycnn.models.
-
-    ``model.layers`` is the ordered list of its layers / blocks.  Parameter names use the
-    layer names: ``conv2d_1.kernel``.  ``input_shape`` (batch axis excluded) is optional; the
-    models set it so ``summary(model)`` and ``last_spatial_layer()`` need no argument.
-    """
-
-    is_container = True
-
-    def __init__(self, layers=None, name=None, input_shape=None):
-        super().__init__(name)
-        object.__setattr__(self, "_layers", [])
-        self.input_shape = tuple(input_shape) if input_shape is not None else None
-        for layer in (layers or []):
-            self._append(layer)
-        self._rename()
-
-    # -- building
-    def _append(self, layer):
-        if not isinstance(layer, Module):
-            raise TypeError(f"{self.describe()}: can only hold Modules, got {type(layer).__name__}")
-        self._layers.append(layer)
-        self._modules[str(len(self._layers) - 1)] = layer
-
-    def _rename(self):
-        assign_names(self)
-        names = [layer.name for layer in self._layers]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"{self.describe()}: layer names must be unique, repeated: {dupes}")
-
-    def add(self, layer):
-        self._append(layer)
-        self._rename()
-        return self
-
-    @property
-    def layers(self):
-        return list(self._layers)
-
-    def __len__(self):
-        return len(self._layers)
-
-    def __iter__(self):
-        return iter(self._layers)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            part = Sequential(name=self.name)      # no renaming: the layers keep their names
-            for layer in self._layers[index]:
-                part._append(layer)
-            return part
-        return self._layers[index]
-
-    def named_children(self):
-        return [(layer.name, layer) for layer in self._layers]
-
-    def get_layer(self, name):
-        """Find a layer (at any depth) by name, as Keras's model.get_layer."""
-        for _, mod in self.named_modules():
-            if mod is not self and mod.name == name:
-                return mod
-        raise ValueError(f"{self.describe()}: no layer named {name!r}; layers: "
-                         + ", ".join(layer.name for layer in self._layers))
-
-    def index(self, layer):
-        """Position of ``layer`` (a module or a name) in ``layers``."""
-        if isinstance(layer, str):
-            layer = self.get_layer(layer)
-        for i, candidate in enumerate(self._layers):
-            if candidate is layer:
-                return i
-        raise ValueError(f"{self.describe()}: {layer.describe()} is not one of its top-level layers")
-
-    # -- running
-    def forward(self, x):
-        for layer in self._layers:
-            x = layer(x)
-        return x
-
-    def forward_split(self, x, layer):
-        """Run the model, cutting the graph after ``layer`` (a top-level layer or its name).
-
-        Returns ``(activation, output)``: ``activation`` is the layer's output as a fresh
-        leaf Tensor with requires_grad=True, and ``output`` was computed from it, so after
-        ``output[...].sum().backward()`` the gradient d output / d activation is in
-        ``activation.grad``.  (Layers before the cut get no gradient.)  ``tinycnn.gradcam``
-        makes the same cut in two steps, running the layers before it under ``no_grad()``.
-        """
-        i = self.index(layer)
-        for lay in self._layers[:i + 1]:
-            x = lay(x)
-        activation = Tensor(x.data, requires_grad=True)
-        y = activation
-        for lay in self._layers[i + 1:]:
-            y = lay(y)
-        return activation, y
-
-    # -- shapes
-    def _resolve_input_shape(self, input_shape):
-        if input_shape is None:
-            input_shape = self.input_shape
-        if input_shape is None:
-            raise ValueError(f"{self.describe()}: no input_shape given and the model has none")
-        return tuple(int(s) for s in input_shape)
-
-    def layer_shapes(self, input_shape=None):
-        """[(layer, input_shape, output_shape)] for each top-level layer, without computing."""
-        shape = self._resolve_input_shape(input_shape)
-        out = []
-        for layer in self._layers:
-            new = tuple(layer.output_shape(shape))
-            out.append((layer, shape, new))
-            shape = new
-        return out
-
-    def output_shape(self, input_shape=None):
-        shape = self._resolve_input_shape(input_shape)
-        for layer in self._layers:
-            shape = tuple(layer.output_shape(shape))
-        return shape
-
-    def macs(self, input_shape=None):
-        return sum(layer.macs(shape_in) for layer, shape_in, _ in self.layer_shapes(input_shape))
-
-    def spatial_layers(self, input_shape=None):
-        """Top-level layers whose output is a feature map (H, W, C), in order."""
-        return [layer for layer, _, out in self.layer_shapes(input_shape) if len(out) == 3]
-
-    def last_spatial_layer(self, input_shape=None):
-        """The last top-level layer with a spatial (H, W, C) output: Grad-CAM's default."""
-        layers = self.spatial_layers(input_shape)
-        if not layers:
-            raise ValueError(f"{self.describe()}: no layer has a spatial output")
-        return layers[-1]
-
-    def extra_repr(self):
-        return f"input_shape={self.input_shape}" if self.input_shape else ""

@@ -1,9 +1,6 @@
-"""Figures for training and evaluation, each saved as a PNG.
+"""Figures of a training run: training curves, ROC, confusion matrix, reliability, test examples.
 
-We draw on a ``matplotlib.figure.Figure`` with the Agg canvas directly instead of using
-``pyplot``: importing this module never changes matplotlib's global backend or opens a
-window, and figures are freed as soon as they go out of scope. Every function writes one
-PNG and returns its path.
+Arrays in, one PNG out; every function returns the path it wrote (see ``figure.py``).
 """
 
 from __future__ import annotations
@@ -12,25 +9,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-RIGHT_COLOR = "#1a7f37"  # green
-WRONG_COLOR = "#cf222e"  # red
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=120)
-    return path
+from ..data.pneumonia import CLASS_NAMES
+from .figure import RIGHT_COLOR, WRONG_COLOR, new_figure, save_png
 
 
 def plot_training_curves(histories, path) -> Path:
@@ -47,7 +29,7 @@ def plot_training_curves(histories, path) -> Path:
         curves = {k: np.asarray(history[k], dtype=float) for k in keys if history.get(k) is not None}
         runs.append({k: v for k, v in curves.items() if v.size > 0})
     n_epochs = max((len(v) for curves in runs for v in curves.values()), default=1)
-    fig = _new_figure(13, 3.8)
+    fig = new_figure(13, 3.8)
     ax_loss, ax_auc, ax_lr = fig.subplots(1, 3)
 
     def draw(ax, values, **style):
@@ -88,7 +70,7 @@ def plot_training_curves(histories, path) -> Path:
         else:
             ax.set_xlim(0.5, n_epochs + 0.5)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_roc(fpr, tpr, auc: float, path, operating_points: dict[str, tuple[float, float]] | None = None) -> Path:
@@ -97,7 +79,7 @@ def plot_roc(fpr, tpr, auc: float, path, operating_points: dict[str, tuple[float
     ``operating_points`` maps a label to ``(fpr, tpr)``, e.g.
     ``{"threshold 0.5": (0.21, 0.97), "validation threshold 0.83": (0.10, 0.92)}``.
     """
-    fig = _new_figure(5.6, 5.2)
+    fig = new_figure(5.6, 5.2)
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance (AUC 0.5)")
     ax.plot(fpr, tpr, color="tab:blue", linewidth=2, label=f"model (AUC {auc:.3f})")
@@ -111,10 +93,10 @@ def plot_roc(fpr, tpr, auc: float, path, operating_points: dict[str, tuple[float
            title="ROC curve")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
-def plot_confusion_matrix(cm, path, labels: Sequence[str] = ("NORMAL", "PNEUMONIA")) -> Path:
+def plot_confusion_matrix(cm, path, labels: Sequence[str] = CLASS_NAMES) -> Path:
     """Confusion matrix ``[[TN, FP], [FN, TP]]`` with counts and row percentages.
 
     Each cell shows the count and its share of the true class (row), so the diagonal reads
@@ -122,7 +104,7 @@ def plot_confusion_matrix(cm, path, labels: Sequence[str] = ("NORMAL", "PNEUMONI
     """
     cm = np.asarray(cm)
     row_share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig = _new_figure(4.8, 4.2)
+    fig = new_figure(4.8, 4.2)
     ax = fig.subplots()
     image = ax.imshow(row_share, cmap="Blues", vmin=0, vmax=1)
     for i in range(cm.shape[0]):
@@ -135,7 +117,7 @@ def plot_confusion_matrix(cm, path, labels: Sequence[str] = ("NORMAL", "PNEUMONI
     ax.set_yticks(ticks, labels, rotation=90, va="center")
     ax.set(xlabel="predicted", ylabel="true", title=f"Confusion matrix (n = {cm.sum()})")
     fig.colorbar(image, ax=ax, label="share of true class", shrink=0.8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_reliability_diagram(bins: dict, path, ece: float | None = None) -> Path:
@@ -151,7 +133,7 @@ def plot_reliability_diagram(bins: dict, path, ece: float | None = None) -> Path
     centres = (edges[:-1] + edges[1:]) / 2
     width = edges[1] - edges[0]
 
-    fig = _new_figure(5.4, 6.0)
+    fig = new_figure(5.4, 6.0)
     ax, ax_count = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfectly calibrated")
     ax.bar(centres[used], np.asarray(bins["frac_positive"])[used], width=width * 0.9,
@@ -166,11 +148,11 @@ def plot_reliability_diagram(bins: dict, path, ece: float | None = None) -> Path
     ax_count.bar(centres, count, width=width * 0.9, color="grey")
     ax_count.set(xlabel="predicted probability of PNEUMONIA", ylabel="count")
     ax_count.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_image_grid(images, probs, labels, path, ncols: int = 8,
-                    class_names: Sequence[str] = ("NORMAL", "PNEUMONIA"), threshold: float = 0.5) -> Path:
+                    class_names: Sequence[str] = CLASS_NAMES, threshold: float = 0.5) -> Path:
     """Grey X-rays with ``p`` (predicted probability of PNEUMONIA) and the true label.
 
     Titles are green when the prediction ``p >= threshold`` matches the label, red when not.
@@ -187,7 +169,7 @@ def plot_image_grid(images, probs, labels, path, ncols: int = 8,
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig = _new_figure(1.6 * ncols, 1.85 * nrows + 0.1)
+    fig = new_figure(1.6 * ncols, 1.85 * nrows + 0.1)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax in axes:
         ax.axis("off")
@@ -196,4 +178,4 @@ def plot_image_grid(images, probs, labels, path, ncols: int = 8,
         right = int(p >= threshold) == y
         ax.set_title(f"p={p:.2f}\ntrue: {class_names[y]}", fontsize=8,
                      color=RIGHT_COLOR if right else WRONG_COLOR)
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -1,0 +1,8 @@
+"""Matplotlib figures: arrays in, PNG out.  ``training.py``: a training run's figures;
+``cam.py``: Grad-CAM overlays and the shortcut report; ``figure.py``: the shared helper."""
+
+from .training import (plot_confusion_matrix, plot_image_grid, plot_reliability_diagram, plot_roc,
+                       plot_training_curves)
+
+__all__ = ["plot_training_curves", "plot_roc", "plot_confusion_matrix", "plot_reliability_diagram",
+           "plot_image_grid"]
