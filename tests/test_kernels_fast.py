@@ -9,7 +9,10 @@ A few small cases are marked ``nojit``:  NUMBA_DISABLE_JIT=1 python -m pytest -m
 runs the same kernels as plain Python.
 """
 
+import inspect
 import os
+import subprocess
+import sys
 import time
 
 import numba
@@ -18,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinycnn.kernels import _threads, fast
+from tinycnn.kernels import _threads, fast, shapes
 from tinycnn.kernels import reference as ref
 from tinycnn.kernels.shapes import conv_output_size, resolve_padding
 
@@ -83,6 +86,20 @@ def conv_case(draw, max_c=4):
     KW = min(KW, W + pads[1][0] + pads[1][1])
     if kind == "same":
         pads = resolve_padding("same", (H, W), (KH, KW), stride)
+    return (N, H, W, C), (KH, KW), stride, pads
+
+
+@st.composite
+def pool_case(draw, max_c=5):
+    """(x_shape, size (K_h, K_w), stride, pads) as the public pools accept them: at most half
+    the window of padding on each side (so no window holds padding only), window fits."""
+    KH, KW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    pads = ((draw(st.integers(0, KH // 2)), draw(st.integers(0, KH // 2))),
+            (draw(st.integers(0, KW // 2)), draw(st.integers(0, KW // 2))))
+    H = draw(st.integers(max(1, KH - sum(pads[0])), 9))
+    W = draw(st.integers(max(1, KW - sum(pads[1])), 9))
+    N, C = draw(st.integers(1, 3)), draw(st.integers(1, max_c))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     return (N, H, W, C), (KH, KW), stride, pads
 
 
@@ -159,7 +176,7 @@ def test_pointwise_matches_reference(N, H, W, C, F, dtype, layout, seed):
 
 
 @SETTINGS
-@given(case=conv_case(max_c=5), dtype=dtypes, layout=layouts, seed=st.integers(0, 99),
+@given(case=pool_case(), dtype=dtypes, layout=layouts, seed=st.integers(0, 99),
        ties=st.booleans())
 def test_pools_match_reference(case, dtype, layout, seed, ties):
     x_shape, size, stride, pads = case
@@ -318,13 +335,16 @@ def test_small_cases_without_jit(dtype):
 
     check(fast.pointwise_conv2d_forward(x, w[0, 0]), ref.pointwise_conv2d_forward(to64(x), to64(w[0, 0])), dtype)
 
-    size = (3, 2)
-    check(fast.max_pool2d_forward(x, size, stride, pads), ref.max_pool2d_forward(to64(x), size, stride, pads), dtype)
-    check(fast.max_pool2d_backward(dyd, x, size, stride, pads),
-          ref.max_pool2d_backward(to64(dyd), to64(x), size, stride, pads), dtype)
-    check(fast.avg_pool2d_forward(x, size, stride, pads), ref.avg_pool2d_forward(to64(x), size, stride, pads), dtype)
-    check(fast.avg_pool2d_backward(dyd, x.shape, size, stride, pads),
-          ref.avg_pool2d_backward(to64(dyd), x.shape, size, stride, pads), dtype)
+    size, pool_pads = (3, 2), ((1, 0), (0, 1))     # at most half the window: what the pools accept
+    dyp = make(rng, (2, *out_hw(x.shape, size, stride, pool_pads), 3), dtype)
+    check(fast.max_pool2d_forward(x, size, stride, pool_pads),
+          ref.max_pool2d_forward(to64(x), size, stride, pool_pads), dtype)
+    check(fast.max_pool2d_backward(dyp, x, size, stride, pool_pads),
+          ref.max_pool2d_backward(to64(dyp), to64(x), size, stride, pool_pads), dtype)
+    check(fast.avg_pool2d_forward(x, size, stride, pool_pads),
+          ref.avg_pool2d_forward(to64(x), size, stride, pool_pads), dtype)
+    check(fast.avg_pool2d_backward(dyp, x.shape, size, stride, pool_pads),
+          ref.avg_pool2d_backward(to64(dyp), x.shape, size, stride, pool_pads), dtype)
     check(fast.global_avg_pool2d_forward(x), ref.global_avg_pool2d_forward(to64(x)), dtype)
 
     for name in ACTIVATIONS:
@@ -365,8 +385,9 @@ def test_gemm_after_parallel_kernel_is_not_slowed_down():
     """The trap: idle Numba workers spinning while OpenBLAS runs made GEMMs many times slower.
 
     A 256x256 sgemm alone and right after a tiny parallel kernel, timed alternately so that
-    a busy neighbour slows both alike; spinning OpenMP workers made the second ~40x slower
-    (0.2 ms -> 8 ms).  Up to three attempts, so one noisy moment does not fail the test.
+    a busy neighbour slows both alike; spinning OpenMP workers made the second many times
+    slower (see benchmarks/RESULTS.md).  Up to three attempts, so one noisy moment does not
+    fail the test.
     """
     rng = np.random.default_rng(0)
     a = rng.standard_normal((256, 256)).astype(np.float32)
@@ -407,3 +428,35 @@ def test_fused_bias_activation_equals_its_reference_twin(activation):
         for got, want in zip(fast.bias_activation_backward(dy, out_fast, activation),
                              reference.bias_activation_backward(dy, out_ref, activation)):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- the two kernel modules
+
+
+def kernel_functions(module):
+    """The public kernel functions a kernel module exports (not what it imports from shapes)."""
+    return {name: value for name, value in vars(module).items()
+            if inspect.isfunction(value) and not name.startswith("_")
+            and value.__module__ != shapes.__name__}
+
+
+#: reference.py's own array helpers, written for reading the loops; not kernels.
+REFERENCE_HELPERS = {"pad_hw", "unpad_hw", "tap_slice"}
+
+
+def test_fast_and_reference_export_the_same_kernels():
+    fast_kernels, ref_kernels = kernel_functions(fast), kernel_functions(ref)
+    assert set(fast_kernels) == set(ref_kernels) - REFERENCE_HELPERS
+    for name, function in fast_kernels.items():
+        assert inspect.signature(function) == inspect.signature(ref_kernels[name]), name
+
+
+def test_unknown_kernel_backend_is_an_error():
+    """TINYCNN_KERNELS is fast or reference; anything else stops the import (no silent fallback).
+    (That importing the reference kernels loads no Numba is checked in test_layout.py.)"""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", "import tinycnn.kernels"], cwd=root,
+                            env={**os.environ, "TINYCNN_KERNELS": "fastest"},
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "TINYCNN_KERNELS must be 'fast' or 'reference', got 'fastest'" in result.stderr

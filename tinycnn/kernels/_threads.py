@@ -4,22 +4,22 @@ Two thread pools share the cores: Numba's (``prange`` loops) and OpenBLAS's (the
 behind ``numpy @``).  They take turns: im2col in Numba, a GEMM in OpenBLAS, col2im in
 Numba again.  The trap: with Numba's OpenMP layer in its default (active) wait policy the
 OpenMP workers keep spinning after every parallel region, so the OpenBLAS threads that
-run next fight them for the same cores.  Measured on the 2-core dev machine: a 256x256
-sgemm followed by a tiny parallel loop went from 0.26 ms to 8 ms (median) that way, and
-im2col+GEMM convolutions got 4-13x slower.
+run next fight them for the same cores, and a GEMM right after a parallel loop becomes
+many times slower (measurements: benchmarks/RESULTS.md, "Notes moved out of code comments").
 
 What we choose, in order:
 
 1. ``NUMBA_THREADING_LAYER`` set by the user: kept as it is (their call).
 2. Numba's ``omp`` layer with ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP workers sleep
-   instead of spinning, so OpenBLAS gets the cores; a parallel launch still costs only
-   ~9 us.  libgomp reads the policy once, when it is loaded, so we set the variable
+   instead of spinning, so OpenBLAS gets the cores, and a parallel launch stays cheap.
+   libgomp reads the policy once, when it is loaded, so we set the variable
    (unless the user set it) and load Numba's OpenMP pool right away.  Only possible if no
    libgomp is in the process yet: PyTorch, for one, ships its own ``libgomp.so.1``, and
    Numba's pool would share that already-initialised (spinning) runtime when torch was
    imported first.
 3. Otherwise ``workqueue``: ships with every Numba and its idle workers sleep too, but a
-   launch costs ~40 us and it aborts if two Python threads launch kernels at once.
+   launch costs more than with ``omp`` and it aborts if two Python threads launch kernels
+   at once.
 
 The layer is fixed the first time a parallel kernel runs, so this module only sets
 ``numba.config.THREADING_LAYER``; ``CHOSEN_LAYER`` records the choice (tests check that
@@ -62,8 +62,3 @@ def _choose_layer():
 
 CHOSEN_LAYER = _choose_layer()
 numba.config.THREADING_LAYER = CHOSEN_LAYER
-
-
-def parallel_blocks(n_items, per_thread=4):
-    """How many blocks to split ``n_items`` independent rows into for per-thread partial sums."""
-    return max(1, min(n_items, numba.get_num_threads() * per_thread))

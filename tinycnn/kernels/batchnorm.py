@@ -10,12 +10,13 @@ in var = E[(x-K)^2] - E[x-K]^2 while K is close to the mean.
 import numpy as np
 from numba import njit, prange
 
-from . import _threads, reference
-from .conv import _as_rows
+from . import _threads  # noqa: F401
+from . import reference
+from .helpers import as_rows, parallel_blocks
 
 
 def _partial(M, C, k=1):
-    return np.empty((_threads.parallel_blocks(M), k, C), dtype=np.float64)
+    return np.empty((parallel_blocks(M), k, C), dtype=np.float64)
 
 
 @njit(parallel=True, cache=True)
@@ -102,7 +103,7 @@ def batch_norm_train_forward(x, gamma, beta, eps):
     shape:    y like x; returns (y, mean, var) so backward and the running averages can use them.
     """
     dtype = np.result_type(x.dtype, np.float32)
-    x2 = _as_rows(x, dtype)
+    x2 = as_rows(x, dtype)
     M, C = x2.shape
     shift = x2[0].astype(np.float64)
     partial = _partial(M, C, 2)
@@ -128,8 +129,8 @@ def batch_norm_train_backward(dy, x, gamma, mean, var, eps):
     shape:    (dx like x, dgamma (C,), dbeta (C,))
     """
     dtype = np.result_type(dy, x)
-    x2 = _as_rows(x, dtype)
-    dy2 = _as_rows(dy, dtype)
+    x2 = as_rows(x, dtype)
+    dy2 = as_rows(dy, dtype)
     M, C = x2.shape
     mean64 = np.asarray(mean, np.float64).reshape(C)
     inv_std = 1.0 / np.sqrt(np.asarray(var, np.float64).reshape(C) + eps)
@@ -154,7 +155,7 @@ def batch_norm_eval_forward(x, gamma, beta, running_mean, running_var, eps):
     shape:    y like x.
     """
     dtype = np.result_type(x.dtype, np.float32)
-    x2 = _as_rows(x, dtype)
+    x2 = as_rows(x, dtype)
     C = x2.shape[1]
     scale = np.asarray(gamma, np.float64) / np.sqrt(np.asarray(running_var, np.float64) + eps)
     y = np.empty_like(x2)
@@ -170,8 +171,8 @@ def batch_norm_eval_backward(dy, x, gamma, running_mean, running_var, eps):
     shape:    (dx like x, dgamma (C,), dbeta (C,))
     """
     dtype = np.result_type(dy, x)
-    x2 = _as_rows(x, dtype)
-    dy2 = _as_rows(dy, dtype)
+    x2 = as_rows(x, dtype)
+    dy2 = as_rows(dy, dtype)
     M, C = x2.shape
     rm = np.asarray(running_mean, np.float64).reshape(C)
     inv_std = 1.0 / np.sqrt(np.asarray(running_var, np.float64).reshape(C) + eps)

@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _threads  # noqa: F401  (sets the threading layer before any parallel kernel)
+from .helpers import common_dtype, matmul_tn, tap_range
 from .shapes import conv_output_hw
 
 #: Target size of one im2col chunk; at least one output row is always processed.
@@ -49,30 +50,6 @@ def _rows_per_chunk(Wo, kdim, itemsize, total_rows):
     """How many output rows (each W_out pixels of kdim values) fit in one chunk."""
     rows = CHUNK_BYTES // max(1, Wo * kdim * itemsize)
     return int(min(max(rows, 1), total_rows))
-
-
-def _matmul_tn(a, b):
-    """a.T @ b for a (M, P) and b (M, Q): the weight-gradient GEMM, summed over M rows.
-
-    Computed as (b.T @ a).T when P < Q: OpenBLAS (0.3.31, 2 threads) splits a wide-short
-    result with a long reduction badly and can take 100x longer when the cores are busy
-    (seen: 1.8 s instead of 16 ms for 32x100352 @ 100352x64).  Returns a view; the values
-    are the same either way.
-    """
-    if a.shape[1] >= b.shape[1]:
-        return a.T @ b
-    return (b.T @ a).T
-
-
-def _common_dtype(*arrays):
-    dtype = np.result_type(*arrays)
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
-
-
-def _as_rows(a, dtype):
-    """(N, ..., C) -> (M, C) of ``dtype``, without copying when ``a`` is already C-contiguous."""
-    a = np.ascontiguousarray(a, dtype=dtype)
-    return a.reshape(-1, a.shape[-1])
 
 
 # ----------------------------------------------------------------------------- Numba helpers
@@ -116,18 +93,6 @@ def _im2col(x, KH, KW, sh, sw, top, left, Ho, Wo, r0, r1, cols):
                     cf[dst + k] = 0.0
 
 
-@njit(cache=True)
-def _tap_range(out_size, index, pad, kernel, stride):
-    """Output positions o whose window covers input index: 0 <= index + pad - o*stride < kernel."""
-    t = index + pad
-    lo = t - kernel + 1
-    lo = 0 if lo <= 0 else (lo + stride - 1) // stride
-    hi = t // stride
-    if hi > out_size - 1:
-        hi = out_size - 1
-    return lo, hi
-
-
 @njit(parallel=True, cache=True)
 def _col2im_add(dcols, KH, KW, sh, sw, top, left, Ho, Wo, r0, r1, dx):
     """dx[n, hi, wi, c] += dcols[row of (n, ho, wo), (i*KW + j)*C + c] over every tap that read it.
@@ -145,7 +110,7 @@ def _col2im_add(dcols, KH, KW, sh, sw, top, left, Ho, Wo, r0, r1, dx):
     for g in prange(n_first * H, (n_last + 1) * H):
         n = g // H
         hi = g - n * H
-        ho_lo, ho_hi = _tap_range(Ho, hi, top, KH, sh)
+        ho_lo, ho_hi = tap_range(Ho, hi, top, KH, sh)
         ho_lo = max(ho_lo, r0 - n * Ho)
         ho_hi = min(ho_hi, r1 - 1 - n * Ho)
         for ho in range(ho_lo, ho_hi + 1):
@@ -153,7 +118,7 @@ def _col2im_add(dcols, KH, KW, sh, sw, top, left, Ho, Wo, r0, r1, dx):
             row0 = (n * Ho + ho - r0) * Wo
             for wi in range(W):
                 dst = np.uint64((g * W + wi) * C)
-                wo_lo, wo_hi = _tap_range(Wo, wi, left, KW, sw)
+                wo_lo, wo_hi = tap_range(Wo, wi, left, KW, sw)
                 for wo in range(wo_lo, wo_hi + 1):
                     j = wi + left - wo * sw
                     src = np.uint64((row0 + wo) * kdim + (i * KW + j) * C)
@@ -174,7 +139,7 @@ def conv2d_forward(x, w, stride, pads):
     backward: conv2d_backward_input / conv2d_backward_weight
     shape:    H_out = floor((H + p_top + p_bottom - K_h) / S_h) + 1, same for W; C_out filters.
     """
-    dtype = _common_dtype(x, w)
+    dtype = common_dtype(x, w)
     x = np.ascontiguousarray(x, dtype=dtype)
     KH, KW, C, F = w.shape
     w_rows = np.ascontiguousarray(w, dtype=dtype).reshape(KH * KW * C, F)
@@ -201,7 +166,7 @@ def conv2d_backward_input(dy, w, x_shape, stride, pads):
               dxp[n, h*S_h + i, w*S_w + j, c] += dcols[(n, h, w), (i, j, c)]; dx = unpad(dxp)
     shape:    dx has the shape of x: (N, H, W, C_in).
     """
-    dtype = _common_dtype(dy, w)
+    dtype = common_dtype(dy, w)
     dy = np.ascontiguousarray(dy, dtype=dtype)
     KH, KW, C, F = w.shape
     w_rows = np.ascontiguousarray(w, dtype=dtype).reshape(KH * KW * C, F)
@@ -226,7 +191,7 @@ def conv2d_backward_weight(dy, x, w_shape, stride, pads):
               computed as  dW.reshape(K_h*K_w*C_in, C_out) = sum over chunks of cols^T @ dy_rows
     shape:    dW has the shape of W: (K_h, K_w, C_in, C_out).
     """
-    dtype = _common_dtype(dy, x)
+    dtype = common_dtype(dy, x)
     x = np.ascontiguousarray(x, dtype=dtype)
     dy = np.ascontiguousarray(dy, dtype=dtype)
     KH, KW, C, F = w_shape
@@ -240,5 +205,5 @@ def conv2d_backward_weight(dy, x, w_shape, stride, pads):
         r1 = min(r0 + step, N * Ho)
         cols = _scratch("cols", ((r1 - r0) * Wo, kdim), dtype)
         _im2col(x, KH, KW, sh, sw, top, left, Ho, Wo, r0, r1, cols)
-        dw += _matmul_tn(cols, dy_rows[r0 * Wo:r1 * Wo])
+        dw += matmul_tn(cols, dy_rows[r0 * Wo:r1 * Wo])
     return dw.reshape(w_shape)

@@ -15,8 +15,8 @@ the inner loop has no negative-index wraparound check and vectorises.
 import numpy as np
 from numba import njit, prange
 
-from . import _threads
-from .conv import _common_dtype, _tap_range
+from . import _threads  # noqa: F401
+from .helpers import common_dtype, parallel_blocks, tap_range
 from .shapes import conv_output_hw
 
 
@@ -62,12 +62,12 @@ def _dw_backward_input(dy, w, sh, sw, top, left, dx):
     for g in prange(N * H):
         n = g // H
         hi = g - n * H
-        ho_lo, ho_hi = _tap_range(Ho, hi, top, KH, sh)
+        ho_lo, ho_hi = tap_range(Ho, hi, top, KH, sh)
         for wi in range(W):
             dst = np.uint64((g * W + wi) * C)
             for c in range(uC):
                 dxf[dst + c] = 0.0
-            wo_lo, wo_hi = _tap_range(Wo, wi, left, KW, sw)
+            wo_lo, wo_hi = tap_range(Wo, wi, left, KW, sw)
             for ho in range(ho_lo, ho_hi + 1):
                 i = hi + top - ho * sh
                 for wo in range(wo_lo, wo_hi + 1):
@@ -119,7 +119,7 @@ def depthwise_conv2d_forward(x, w, stride, pads):
     shape:    H_out = floor((H + p_top + p_bottom - K_h) / S_h) + 1, same for W; C stays C
               (224x224x32 with 3x3 "valid" -> 222x222x32).  Weights: K_h*K_w*C.
     """
-    dtype = _common_dtype(x, w)
+    dtype = common_dtype(x, w)
     x = np.ascontiguousarray(x, dtype=dtype)
     w = np.ascontiguousarray(w, dtype=dtype)
     KH, KW, C = w.shape
@@ -138,7 +138,7 @@ def depthwise_conv2d_backward_input(dy, w, x_shape, stride, pads):
               (the scatter dxp[.., h*S_h + i, w*S_w + j, ..] += dy * W written as a gather)
     shape:    dx: (N, H, W, C)
     """
-    dtype = _common_dtype(dy, w)
+    dtype = common_dtype(dy, w)
     dy = np.ascontiguousarray(dy, dtype=dtype)
     w = np.ascontiguousarray(w, dtype=dtype)
     dx = np.empty(tuple(x_shape), dtype=dtype)
@@ -154,11 +154,11 @@ def depthwise_conv2d_backward_weight(dy, x, w_shape, stride, pads):
               partials are added)
     shape:    dW: (K_h, K_w, C)
     """
-    dtype = _common_dtype(dy, x)
+    dtype = common_dtype(dy, x)
     dy = np.ascontiguousarray(dy, dtype=dtype)
     x = np.ascontiguousarray(x, dtype=dtype)
     KH, KW, C = w_shape
-    n_blocks = _threads.parallel_blocks(dy.shape[0] * dy.shape[1])
+    n_blocks = parallel_blocks(dy.shape[0] * dy.shape[1])
     partial = np.empty((n_blocks, KH, KW, C), dtype=dtype)
     _dw_backward_weight(dy, x, KH, KW, stride[0], stride[1], pads[0][0], pads[1][0], partial)
     return partial.sum(axis=0)

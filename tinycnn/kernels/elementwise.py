@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _threads  # noqa: F401
+from .helpers import parallel_blocks
 
 _BLOCK = 1 << 15
 
@@ -225,6 +226,6 @@ def bias_activation_backward(dy, out, activation=None):
     dy2 = np.ascontiguousarray(dy, dtype=dtype).reshape(-1, C)
     out2 = np.ascontiguousarray(out, dtype=dtype).reshape(-1, C)
     dz = np.empty(dy2.shape, dtype=dtype)
-    partial = np.empty((_threads.parallel_blocks(dy2.shape[0]), C), dtype=np.float64)
+    partial = np.empty((parallel_blocks(dy2.shape[0]), C), dtype=np.float64)
     _bias_act_backward(dy2, out2, code, dz, partial)
     return dz.reshape(dy.shape), partial.sum(axis=0).astype(dtype)

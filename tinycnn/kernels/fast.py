@@ -9,9 +9,10 @@ reference mode.  Same function names, signatures, return conventions and dtypes 
 * ``elementwise.py`` relu, relu6, sigmoid, silu and the fused bias + activation epilogue
 * ``batchnorm.py``   batch norm (single-pass statistics)
 * ``softmax.py``     softmax / log-softmax
+* ``helpers.py``     the helpers they share (dtype, row views, GEMM orientation, ...)
 
-Every function here has its twin of the same name in ``reference.py``; the tests check each
-pair against each other.
+Every function here has its twin of the same name and signature in ``reference.py``; the
+tests check each pair against each other, and that the two modules export the same names.
 """
 
 from . import _threads  # noqa: F401  (must come first: picks Numba's threading layer)

@@ -8,12 +8,12 @@ whole op is one call to BLAS (sgemm for float32):
 
 The backward passes are GEMMs on the same matrices; ``W.T`` and ``X.T`` are only
 different strides, which NumPy passes to BLAS as "transposed" flags, not copies.
-(The weight gradient picks the orientation OpenBLAS handles well: see ``conv._matmul_tn``.)
+(The weight gradient picks the orientation OpenBLAS handles well: see ``helpers.matmul_tn``.)
 """
 
 import numpy as np
 
-from .conv import _as_rows, _common_dtype, _matmul_tn
+from .helpers import as_rows, common_dtype, matmul_tn
 
 
 def pointwise_conv2d_forward(x, w):
@@ -25,8 +25,8 @@ def pointwise_conv2d_forward(x, w):
     backward: pointwise_conv2d_backward_input / _backward_weight
     shape:    H and W unchanged; C_in -> C_out.  Weights: C_in*C_out.
     """
-    dtype = _common_dtype(x, w)
-    y = _as_rows(x, dtype) @ np.asarray(w, dtype=dtype)
+    dtype = common_dtype(x, w)
+    y = as_rows(x, dtype) @ np.asarray(w, dtype=dtype)
     return y.reshape(*x.shape[:-1], w.shape[1])
 
 
@@ -36,8 +36,8 @@ def pointwise_conv2d_backward_input(dy, w):
     backward: dx[n, h, w, c] = sum_f dy[n, h, w, f] * W[c, f]     (dX = dY W^T, one GEMM)
     shape:    dx: (N, H, W, C_in)
     """
-    dtype = _common_dtype(dy, w)
-    dx = _as_rows(dy, dtype) @ np.asarray(w, dtype=dtype).T
+    dtype = common_dtype(dy, w)
+    dx = as_rows(dy, dtype) @ np.asarray(w, dtype=dtype).T
     return dx.reshape(*dy.shape[:-1], w.shape[0])
 
 
@@ -47,5 +47,5 @@ def pointwise_conv2d_backward_weight(dy, x):
     backward: dW[c, f] = sum_{n, h, w} x[n, h, w, c] * dy[n, h, w, f]  (dW = X^T dY, one GEMM)
     shape:    dW: (C_in, C_out)
     """
-    dtype = _common_dtype(dy, x)
-    return np.ascontiguousarray(_matmul_tn(_as_rows(x, dtype), _as_rows(dy, dtype)))
+    dtype = common_dtype(dy, x)
+    return np.ascontiguousarray(matmul_tn(as_rows(x, dtype), as_rows(dy, dtype)))

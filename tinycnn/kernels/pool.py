@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _threads  # noqa: F401
-from .conv import _tap_range
+from .helpers import tap_range
 from .shapes import conv_output_hw
 
 
@@ -183,12 +183,12 @@ def _avg_backward(dy, KH, KW, sh, sw, top, left, dx):
     for g in prange(N * H):
         n = g // H
         hi = g - n * H
-        ho_lo, ho_hi = _tap_range(Ho, hi, top, KH, sh)
+        ho_lo, ho_hi = tap_range(Ho, hi, top, KH, sh)
         for wi in range(W):
             dst = np.uint64((g * W + wi) * C)
             for c in range(uC):
                 dxf[dst + c] = 0.0
-            wo_lo, wo_hi = _tap_range(Wo, wi, left, KW, sw)
+            wo_lo, wo_hi = tap_range(Wo, wi, left, KW, sw)
             for ho in range(ho_lo, ho_hi + 1):
                 count_h = _window_count(ho, sh, top, KH, H)
                 for wo in range(wo_lo, wo_hi + 1):

@@ -9,12 +9,12 @@ import numpy as np
 from numba import njit, prange
 
 from . import _threads  # noqa: F401
-from .conv import _as_rows
+from .helpers import as_rows
 
 
 def _rows(a, dtype):
-    """_as_rows, and a 0-d array as one row of one value."""
-    return _as_rows(a, dtype) if np.ndim(a) else np.asarray(a, dtype=dtype).reshape(1, 1)
+    """as_rows, and a 0-d array as one row of one value."""
+    return as_rows(a, dtype) if np.ndim(a) else np.asarray(a, dtype=dtype).reshape(1, 1)
 
 
 @njit(parallel=True, cache=True)
