@@ -12,9 +12,9 @@
 
 from . import init
 from .blocks import DropConnect, MBConv, Residual, SqueezeExcite
-from .layers import (AvgPool2D, BatchNorm2D, Conv2D, Dense, DepthwiseConv2D, Dropout, Flatten,
-                     GlobalAveragePooling2D, MaxPool2D, PointwiseConv2D, ReLU, ReLU6,
-                     SeparableConv2D, Sigmoid, Swish)
+from .layers import BatchNorm2D, Conv2D, Dense, DepthwiseConv2D, PointwiseConv2D, SeparableConv2D
+from .parameter_free import (AvgPool2D, Dropout, Flatten, GlobalAveragePooling2D, MaxPool2D, ReLU,
+                             ReLU6, Sigmoid, Swish)
 from .containers import Ensemble, Sequential
 from .module import Module, assign_names, to_snake_case
 

@@ -10,8 +10,9 @@ import numpy as np
 from .. import functional as F
 from ..tensor import Tensor
 from . import init as initializers
-from .layers import BatchNorm2D, Conv2D, DepthwiseConv2D, Swish
+from .layers import BatchNorm2D, Conv2D, DepthwiseConv2D
 from .module import Module, assign_names
+from .parameter_free import Swish
 
 
 class DropConnect(Module):
@@ -76,6 +77,12 @@ class SqueezeExcite(Module):
         self._expect_rank(input_shape, 3)
         self._expect_channels(input_shape[-1], self.channels)
         return tuple(input_shape)
+
+    def summary_layers(self, input_shape):
+        """The two 1 x 1 convs of the excite step, on the squeezed (1, 1, C) input."""
+        squeezed = (1, 1, input_shape[-1])
+        return [(self.reduce, squeezed, (1, 1, self.se_channels)),
+                (self.expand, (1, 1, self.se_channels), squeezed)]
 
     def macs(self, input_shape):
         self.output_shape(input_shape)
@@ -197,3 +204,9 @@ class Residual(Module):
 
     def macs(self, input_shape):
         return self.body.macs(input_shape)
+
+    def summary_layers(self, input_shape):
+        """The body's rows (its layers when it is a container, else the body itself)."""
+        if self.body.is_container:
+            return self.body.summary_layers(input_shape)
+        return [(self.body, tuple(input_shape), self.body.output_shape(input_shape))]

@@ -1,4 +1,6 @@
-"""Layers with Keras names and Keras weight shapes, in NHWC.
+"""Layers with weights (convolutions, batch norm, dense), with Keras names and weight shapes, in NHWC.
+
+The layers without weights (activations, pooling, flatten, dropout) are in ``parameter_free.py``.
 
 Each layer takes its input channels explicitly (no lazy building), so weights exist as
 soon as the layer does and ``output_shape`` / parameter counts need no data.
@@ -17,8 +19,6 @@ Parameter counts follow: a 3x3 conv from 3 to 32 channels has 3*3*3*32 = 864 wei
 channels has 3*3*3 = 27.
 """
 
-import math
-
 import numpy as np
 
 from .. import functional as F
@@ -26,17 +26,7 @@ from ..kernels.shapes import as_pair, conv_output_hw, resolve_padding
 from . import init as initializers
 from .module import Module
 
-# ---------------------------------------------------------------------- activations
-
-_ACTIVATIONS = {
-    None: None,
-    "linear": None,
-    "relu": "relu",
-    "relu6": "relu6",
-    "swish": "silu",
-    "silu": "silu",
-    "sigmoid": "sigmoid",
-}
+# ---------------------------------------------------------------------- helpers
 
 
 def add_optional_bias(layer, size, use_bias, initializer, rng, dtype):
@@ -45,13 +35,6 @@ def add_optional_bias(layer, size, use_bias, initializer, rng, dtype):
         layer.add_weight("bias", (size,), initializer, rng, dtype=dtype)
     else:
         layer.bias = None
-
-
-def _check_activation(activation, owner):
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"{owner}: unknown activation {activation!r}; "
-                         f"expected one of {[a for a in _ACTIVATIONS if a]}")
-    return activation
 
 
 def _check_depth_multiplier(depth_multiplier, owner):
@@ -74,8 +57,8 @@ def _is_zero_padding(padding, in_hw, kernel, strides, op):
 # ---------------------------------------------------------------------- convolutions
 
 
-class _ConvBase(Module):
-    """Shared shape logic for layers that slide a K_h x K_w window."""
+class WindowLayer(Module):
+    """Shared shape logic for layers that slide a K_h x K_w window (convolutions, pools)."""
 
     def _spatial_out(self, input_shape, kernel, strides, padding):
         self._expect_rank(input_shape, 3)
@@ -84,7 +67,7 @@ class _ConvBase(Module):
         return conv_output_hw((H, W), kernel, strides, pads, self.describe())
 
 
-class Conv2D(_ConvBase):
+class Conv2D(WindowLayer):
     """Standard convolution: every filter sees every input channel.
 
     y[n, h, w, f] = act( sum_{i, j, c} xp[n, h*S + i, w*S + j, c] * kernel[i, j, c, f] + bias[f] )
@@ -101,7 +84,7 @@ class Conv2D(_ConvBase):
         self.strides = as_pair(strides, "strides", "Conv2D")
         self.padding = padding
         self.use_bias = bool(use_bias)
-        self.activation = _check_activation(activation, "Conv2D")
+        self.activation = F.check_activation(activation, "Conv2D")
         rng = initializers.as_generator(rng)
         self.add_weight("kernel", (*self.kernel_size, self.in_channels, self.filters),
                         kernel_initializer, rng, dtype=dtype)
@@ -112,9 +95,9 @@ class Conv2D(_ConvBase):
         if self.kernel_size == (1, 1) and self.strides == (1, 1) and _is_zero_padding(
                 self.padding, x.shape[1:3], (1, 1), (1, 1), self.describe()):
             return F.pointwise_conv2d(x, self.kernel.reshape(self.in_channels, self.filters), self.bias,
-                                      activation=_ACTIVATIONS[self.activation])
+                                      activation=self.activation)
         return F.conv2d(x, self.kernel, self.bias, stride=self.strides, padding=self.padding,
-                        activation=_ACTIVATIONS[self.activation])
+                        activation=self.activation)
 
     def output_shape(self, input_shape):
         self._expect_rank(input_shape, 3)
@@ -132,7 +115,7 @@ class Conv2D(_ConvBase):
                 f"strides={self.strides}, padding={self.padding!r}")
 
 
-class DepthwiseConv2D(_ConvBase):
+class DepthwiseConv2D(WindowLayer):
     """Depthwise convolution: each channel is filtered on its own by its own K x K kernel.
 
     y[n, h, w, c*M + m] = sum_{i, j} xp[n, h*S + i, w*S + j, c] * kernel[i, j, c, m]
@@ -153,7 +136,7 @@ class DepthwiseConv2D(_ConvBase):
         self.strides = as_pair(strides, "strides", "DepthwiseConv2D")
         self.padding = padding
         self.use_bias = bool(use_bias)
-        self.activation = _check_activation(activation, "DepthwiseConv2D")
+        self.activation = F.check_activation(activation, "DepthwiseConv2D")
         self.out_channels = self.in_channels * self.depth_multiplier
         rng = initializers.as_generator(rng)
         self.add_weight("kernel", (*self.kernel_size, self.in_channels, self.depth_multiplier),
@@ -165,7 +148,7 @@ class DepthwiseConv2D(_ConvBase):
         x = _repeat_channels(x, self.in_channels, self.depth_multiplier)
         w = self.kernel.reshape(*self.kernel_size, self.out_channels)
         return F.depthwise_conv2d(x, w, self.bias, stride=self.strides, padding=self.padding,
-                                  activation=_ACTIVATIONS[self.activation])
+                                  activation=self.activation)
 
     def output_shape(self, input_shape):
         self._expect_rank(input_shape, 3)
@@ -195,14 +178,14 @@ class PointwiseConv2D(Module):
         super().__init__(name)
         self.in_channels, self.filters = int(in_channels), int(filters)
         self.use_bias = bool(use_bias)
-        self.activation = _check_activation(activation, "PointwiseConv2D")
+        self.activation = F.check_activation(activation, "PointwiseConv2D")
         rng = initializers.as_generator(rng)
         self.add_weight("kernel", (self.in_channels, self.filters), kernel_initializer, rng, dtype=dtype)
         add_optional_bias(self, self.filters, self.use_bias, bias_initializer, rng, dtype)
 
     def forward(self, x):
         self._check_input(x, 4, self.in_channels)
-        return F.pointwise_conv2d(x, self.kernel, self.bias, activation=_ACTIVATIONS[self.activation])
+        return F.pointwise_conv2d(x, self.kernel, self.bias, activation=self.activation)
 
     def output_shape(self, input_shape):
         self._expect_rank(input_shape, 3)
@@ -217,7 +200,7 @@ class PointwiseConv2D(Module):
         return f"{self.in_channels}->{self.filters}"
 
 
-class SeparableConv2D(_ConvBase):
+class SeparableConv2D(WindowLayer):
     """Depthwise conv (no bias) followed by a 1x1 pointwise conv (+ bias), one layer as Keras.
 
     Cost per output pixel: K^2*C (depthwise) + C*filters (pointwise) multiply-adds instead
@@ -235,7 +218,7 @@ class SeparableConv2D(_ConvBase):
         self.strides = as_pair(strides, "strides", "SeparableConv2D")
         self.padding = padding
         self.use_bias = bool(use_bias)
-        self.activation = _check_activation(activation, "SeparableConv2D")
+        self.activation = F.check_activation(activation, "SeparableConv2D")
         self.mid_channels = self.in_channels * self.depth_multiplier
         rng = initializers.as_generator(rng)
         self.add_weight("depthwise_kernel", (*self.kernel_size, self.in_channels, self.depth_multiplier),
@@ -250,7 +233,7 @@ class SeparableConv2D(_ConvBase):
         dw = self.depthwise_kernel.reshape(*self.kernel_size, self.mid_channels)
         h = F.depthwise_conv2d(x, dw, None, stride=self.strides, padding=self.padding)
         pw = self.pointwise_kernel.reshape(self.mid_channels, self.filters)
-        return F.pointwise_conv2d(h, pw, self.bias, activation=_ACTIVATIONS[self.activation])
+        return F.pointwise_conv2d(h, pw, self.bias, activation=self.activation)
 
     def output_shape(self, input_shape):
         self._expect_rank(input_shape, 3)
@@ -303,112 +286,6 @@ class BatchNorm2D(Module):
         return f"{self.channels}, momentum={self.momentum}, epsilon={self.epsilon}"
 
 
-# ---------------------------------------------------------------------- activations
-
-
-class _Elementwise(Module):
-    fn = None
-
-    def forward(self, x):
-        return getattr(F, self.fn)(x)
-
-    def output_shape(self, input_shape):
-        return tuple(input_shape)
-
-
-class ReLU(_Elementwise):
-    """max(x, 0)"""
-    fn = "relu"
-
-
-class ReLU6(_Elementwise):
-    """min(max(x, 0), 6): MobileNet's activation (Keras: ReLU(6.0))."""
-    fn = "relu6"
-
-
-class Swish(_Elementwise):
-    """x * sigmoid(x) (a.k.a. SiLU): EfficientNet's activation."""
-    fn = "silu"
-
-
-class Sigmoid(_Elementwise):
-    """1 / (1 + exp(-x))"""
-    fn = "sigmoid"
-
-
-# ---------------------------------------------------------------------- pooling
-
-
-class _Pool(_ConvBase):
-    op = None
-
-    def __init__(self, pool_size=2, strides=None, padding="valid", name=None):
-        super().__init__(name)
-        self.pool_size = as_pair(pool_size, "pool_size", type(self).__name__)
-        self.strides = as_pair(strides if strides is not None else pool_size, "strides",
-                               type(self).__name__)
-        self.padding = padding
-
-    def forward(self, x):
-        self._check_input(x, 4)
-        return getattr(F, self.op)(x, size=self.pool_size,
-                                   stride=self.strides, padding=self.padding)
-
-    def output_shape(self, input_shape):
-        self._expect_rank(input_shape, 3)
-        return (*self._spatial_out(input_shape, self.pool_size, self.strides, self.padding),
-                input_shape[-1])
-
-    def extra_repr(self):
-        return f"pool_size={self.pool_size}, strides={self.strides}, padding={self.padding!r}"
-
-
-class MaxPool2D(_Pool):
-    """Largest value in each window, per channel.  224x224x32 -> 112x112x32 for 2x2 / 2."""
-    keras_type = "MaxPooling2D"
-    op = "max_pool2d"
-
-
-class AvgPool2D(_Pool):
-    """Mean of each window, per channel."""
-    keras_type = "AveragePooling2D"
-    op = "avg_pool2d"
-
-
-class GlobalAveragePooling2D(Module):
-    """Mean over all H x W positions of each channel: (N, H, W, C) -> (N, C).
-
-    Each output number says how strongly that channel's feature is present anywhere in
-    the image (the lecture's [0, 2, 5, 0, 0]); it has no parameters, which is why a GAP
-    head is so much smaller than Flatten -> Dense.
-    """
-
-    def __init__(self, keepdims=False, name=None):
-        super().__init__(name)
-        self.keepdims = bool(keepdims)
-
-    def forward(self, x):
-        self._check_input(x, 4)
-        y = F.global_avg_pool2d(x)
-        if self.keepdims:
-            y = y.reshape(y.shape[0], 1, 1, y.shape[1])
-        return y
-
-    def output_shape(self, input_shape):
-        self._expect_rank(input_shape, 3)
-        return (1, 1, input_shape[-1]) if self.keepdims else (input_shape[-1],)
-
-
-class Flatten(Module):
-    """(N, H, W, C) -> (N, H*W*C) in row-major (H, then W, then C) order."""
-
-    def forward(self, x):
-        return x.reshape(x.shape[0], int(math.prod(x.shape[1:])))
-
-    def output_shape(self, input_shape):
-        return (int(math.prod(input_shape)),)
-
-
 # ---------------------------------------------------------------------- dense and dropout
 
 
@@ -421,7 +298,7 @@ class Dense(Module):
         super().__init__(name)
         self.in_features, self.units = int(in_features), int(units)
         self.use_bias = bool(use_bias)
-        self.activation = _check_activation(activation, "Dense")
+        self.activation = F.check_activation(activation, "Dense")
         rng = initializers.as_generator(rng)
         self.add_weight("kernel", (self.in_features, self.units), kernel_initializer, rng, dtype=dtype)
         add_optional_bias(self, self.units, self.use_bias, bias_initializer, rng, dtype)
@@ -434,7 +311,7 @@ class Dense(Module):
         if x.shape[-1] != self.in_features:
             raise ValueError(f"{self.describe()}: expected input with {self.in_features} features, "
                              f"got {x.shape[-1]}")
-        return F.linear(x, self.kernel, self.bias, activation=_ACTIVATIONS[self.activation])
+        return F.linear(x, self.kernel, self.bias, activation=self.activation)
 
     def output_shape(self, input_shape):
         if len(input_shape) != 1:
@@ -451,24 +328,3 @@ class Dense(Module):
 
     def extra_repr(self):
         return f"{self.in_features}->{self.units}"
-
-
-class Dropout(Module):
-    """Training: zero each value with probability ``rate`` and scale the rest by
-    1 / (1 - rate) (inverted dropout); inference: identity."""
-
-    def __init__(self, rate, seed=None, name=None):
-        super().__init__(name)
-        if not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
-        self.rng = initializers.as_generator(seed)
-
-    def forward(self, x):
-        return F.dropout(x, self.rate, self.training, rng=self.rng)
-
-    def output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    def extra_repr(self):
-        return f"rate={self.rate}"

@@ -1,0 +1,77 @@
+"""Batch normalisation over the last (channel) axis: training mode (batch statistics) and
+evaluation mode (running statistics)."""
+
+import numpy as np
+
+from ..kernels import active as K
+from ..tensor import Function
+from .checks import as_input
+
+
+class BatchNormTrainOp(Function):
+    """Batch norm with this batch's statistics; updates the running averages in place.
+
+    forward:  y = gamma * (x - mean_B) / sqrt(var_B + eps) + beta   (mean_B, var_B per channel)
+    backward: see kernels/reference.py: batch_norm_train_backward
+    shape:    y like x (H x W x C per image); gamma, beta, the running statistics (C,)
+    """
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, running_mean, running_var, momentum, eps):
+        y, mean, var = K.batch_norm_train_forward(x, gamma, beta, eps)
+        K.batch_norm_update_running(running_mean, running_var, mean, var, x.size // x.shape[-1], momentum)
+        ctx.save(x=x, gamma=gamma, mean=mean, var=var, eps=eps)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        dx, dgamma, dbeta = K.batch_norm_train_backward(grad, ctx.x, ctx.gamma, ctx.mean, ctx.var, ctx.eps)
+        return dx, dgamma, dbeta
+
+
+class BatchNormEvalOp(Function):
+    """Batch norm with the running statistics (a fixed per-channel affine map).
+
+    forward:  y = gamma * (x - mu) / sqrt(var + eps) + beta
+    backward: dx = dy * gamma / sqrt(var + eps); dgamma = sum dy * x_hat; dbeta = sum dy
+    shape:    y like x; gamma, beta, mu, var have shape (C,)
+    """
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, running_mean, running_var, eps):
+        ctx.save(x=x, gamma=gamma, mean=running_mean, var=running_var, eps=eps)
+        return K.batch_norm_eval_forward(x, gamma, beta, running_mean, running_var, eps)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return K.batch_norm_eval_backward(grad, ctx.x, ctx.gamma, ctx.mean, ctx.var, ctx.eps)
+
+
+def check_channel_vectors(x, training, **vectors):
+    """The input check of batch_norm: every per-channel vector has shape (C,), and training
+    has more than one value per channel to take statistics over."""
+    C = x.shape[-1]
+    for name, value in vectors.items():
+        if np.shape(value) != (C,):
+            raise ValueError(f"batch_norm: {name} must have shape ({C},) for an input with {C} "
+                             f"channels, got {np.shape(value)}")
+    if training and x.size // C < 2:
+        raise ValueError(f"batch_norm: training needs more than one value per channel, "
+                         f"got input shape {x.shape}")
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.99, eps=1e-3):
+    """Batch normalisation over the last (channel) axis.
+
+    In training, normalise with the batch's mean/variance and update the running
+    statistics in place (Keras momentum: running = momentum * running + (1 - momentum) * batch);
+    in evaluation, use the running statistics.  Defaults follow Keras (0.99, 1e-3).
+    """
+    x = as_input(x, "batch_norm")
+    gamma, beta = as_input(gamma, "batch_norm", "gamma"), as_input(beta, "batch_norm", "beta")
+    check_channel_vectors(x, training, gamma=gamma, beta=beta, running_mean=running_mean,
+                          running_var=running_var)
+    if training:
+        return BatchNormTrainOp.apply(x, gamma, beta, running_mean=running_mean, running_var=running_var,
+                                      momentum=momentum, eps=eps)
+    return BatchNormEvalOp.apply(x, gamma, beta, running_mean=running_mean, running_var=running_var, eps=eps)
