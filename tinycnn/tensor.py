@@ -18,7 +18,7 @@ live in ``tensor_ops.py``.  They subclass ``Function`` from here, so that module
 one, and this one imports it back once, as ``_ops``, on its last line (after ``Function`` is
 defined); operators look their op up through ``_ops`` when they run.  One module name each
 way, nothing else crosses.  This module knows no convolution (the ops on images live in
-``functional.py``) and loads nothing but NumPy.
+``functional/``) and loads nothing but NumPy.
 
 Gradients are stored in ``.grad`` for leaves (tensors made by the user with
 ``requires_grad=True``) and for tensors on which ``retain_grad()`` was called.
