@@ -206,7 +206,7 @@ def test_global_avg_pool_matches_reference(N, H, W, C, dtype, layout, seed):
 
 # ----------------------------------------------------------------------------- activations, bn, softmax
 
-ACTIVATIONS = ["relu", "relu6", "sigmoid", "silu"]
+ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "silu"]
 
 
 @SETTINGS
@@ -221,13 +221,13 @@ def test_activations_match_reference(shape, dtype, layout, name, seed):
     rfwd, rbwd = getattr(ref, name + "_forward"), getattr(ref, name + "_backward")
     y = fwd(x)
     check(y, rfwd(to64(x)), dtype)
-    saved = y if name == "sigmoid" else x            # sigmoid's backward takes the output
+    saved = y if name in ("sigmoid", "tanh") else x   # their backward takes the output
     check(bwd(dy, saved), rbwd(to64(dy), to64(saved)), dtype)
 
 
 @SETTINGS
 @given(shape=st.sampled_from([(2, 3, 4, 5), (1, 1, 1, 1), (3, 5), (1, 7, 3, 1), (4, 2, 2, 33)]),
-       activation=st.sampled_from([None, "relu", "relu6", "sigmoid", "silu"]),
+       activation=st.sampled_from([None, "relu", "relu6", "sigmoid", "tanh", "silu"]),
        bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 99))
 def test_bias_activation_matches_separate_ops(shape, activation, bias, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -245,8 +245,8 @@ def test_bias_activation_matches_separate_ops(shape, activation, bias, dtype, se
         return
     if activation is None:
         dz_ref = to64(dy)
-    elif activation == "sigmoid":
-        dz_ref = ref.sigmoid_backward(to64(dy), expected)
+    elif activation in ("sigmoid", "tanh"):            # their backward takes the output
+        dz_ref = getattr(ref, activation + "_backward")(to64(dy), expected)
     else:
         dz_ref = getattr(ref, activation + "_backward")(to64(dy), z)
     dz, db = fast.bias_activation_backward(dy, out, activation)
@@ -416,7 +416,7 @@ def test_gemm_after_parallel_kernel_is_not_slowed_down():
     assert t_mixed < 4 * t_alone + 1.0, (t_alone, t_mixed)
 
 
-@pytest.mark.parametrize("activation", [None, "relu", "relu6", "sigmoid", "silu"])
+@pytest.mark.parametrize("activation", [None, "relu", "relu6", "sigmoid", "tanh", "silu"])
 def test_fused_bias_activation_equals_its_reference_twin(activation):
     from tinycnn.kernels import reference
     rng = np.random.default_rng(1)

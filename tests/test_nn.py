@@ -167,6 +167,18 @@ def test_conv1x1_fast_path_equals_general_conv():
     np.testing.assert_allclose(conv(x).data, expect.data, rtol=1e-5, atol=1e-5)
 
 
+def test_tanh_layer_and_fused_tanh_activation():
+    # the op README's "How to add an op" walks through: a layer of its own, and activation="tanh"
+    conv = nn.Conv2D(3, 4, 3, padding="same", rng=5)
+    conv.bias.data[:] = 0.25
+    fused = nn.Conv2D(3, 4, 3, padding="same", activation="tanh", rng=5)
+    fused.bias.data[:] = 0.25
+    x = tensor((2, 5, 5, 3), seed=6)
+    np.testing.assert_allclose(fused(x).data, np.tanh(conv(x).data), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(nn.Tanh()(x).data, np.tanh(x.data), rtol=1e-6, atol=1e-7)
+    assert nn.Tanh().output_shape((5, 5, 3)) == (5, 5, 3)
+
+
 # ---------------------------------------------------------------------- modes
 
 

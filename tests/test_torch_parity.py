@@ -182,13 +182,13 @@ def test_binary_cross_entropy_matches_torch_even_at_1000(pos_weight):
     np.testing.assert_allclose(lt.grad, tl.grad.numpy(), **TOL)
 
 
-@pytest.mark.parametrize("name", ["relu", "relu6", "sigmoid", "silu", "softmax", "log_softmax"])
+@pytest.mark.parametrize("name", ["relu", "relu6", "sigmoid", "tanh", "silu", "softmax", "log_softmax"])
 def test_activations_match_torch(name):
     x = (np.random.default_rng(7).standard_normal((4, 9)) * 5).astype(np.float32)
     y, (xt,) = run_ours(getattr(F, name), x)
     (y * y).sum().backward()
     tx = torch.tensor(x, requires_grad=True)
-    theirs = {"relu": tF.relu, "relu6": tF.relu6, "sigmoid": torch.sigmoid, "silu": tF.silu,
+    theirs = {"relu": tF.relu, "relu6": tF.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "silu": tF.silu,
               "softmax": lambda t: tF.softmax(t, -1), "log_softmax": lambda t: tF.log_softmax(t, -1)}[name]
     ty = theirs(tx)
     (ty * ty).sum().backward()

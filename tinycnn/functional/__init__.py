@@ -13,7 +13,7 @@ dense (in, out), as Keras stores them.
 
 Read in this order:
     checks.py         input checks, done once per op
-    activations.py    relu, relu6, sigmoid, silu, softmax; ACTIVATIONS (the one table of
+    activations.py    relu, relu6, sigmoid, tanh, silu, softmax; ACTIVATIONS (the one table of
                       activation names) and the fused bias + activation epilogue
     conv.py           conv2d, depthwise_conv2d, pointwise_conv2d
     pool.py           max_pool2d, avg_pool2d, global_avg_pool2d
@@ -23,9 +23,9 @@ Read in this order:
 """
 
 from .activations import (ACTIVATIONS, FUSABLE_ACTIVATIONS, Activation, BiasActivationOp,
-                          LogSoftmaxOp, ReLU6Op, ReLUOp, SigmoidOp, SiLUOp, SoftmaxOp, activate,
+                          LogSoftmaxOp, ReLU6Op, ReLUOp, SigmoidOp, SiLUOp, activate,
                           add_bias_and_activation, check_activation, log_softmax, relu, relu6,
-                          sigmoid, silu, softmax, swish)
+                          SoftmaxOp, TanhOp, sigmoid, silu, softmax, swish, tanh)
 from .checks import (WeightLayout, as_input, check_bias, check_finite, check_rank, conv_geometry,
                      weighted_inputs)
 from .conv import (Conv2DOp, DepthwiseConv2DOp, PointwiseConv2DOp, conv2d, depthwise_conv2d,
@@ -40,14 +40,14 @@ from .pool import (AvgPool2DOp, GlobalAvgPool2DOp, MaxPool2DOp, avg_pool2d, glob
 __all__ = [
     # the ops
     "conv2d", "depthwise_conv2d", "pointwise_conv2d", "max_pool2d", "avg_pool2d",
-    "global_avg_pool2d", "relu", "relu6", "sigmoid", "silu", "swish", "softmax", "log_softmax",
+    "global_avg_pool2d", "relu", "relu6", "sigmoid", "tanh", "silu", "swish", "softmax", "log_softmax",
     "linear", "dropout", "batch_norm", "cross_entropy", "binary_cross_entropy_with_logits",
     # activations by name
     "ACTIVATIONS", "FUSABLE_ACTIVATIONS", "Activation", "activate", "check_activation",
     "add_bias_and_activation",
     # op classes
     "Conv2DOp", "DepthwiseConv2DOp", "PointwiseConv2DOp", "MaxPool2DOp", "AvgPool2DOp",
-    "GlobalAvgPool2DOp", "ReLUOp", "ReLU6Op", "SigmoidOp", "SiLUOp", "SoftmaxOp", "LogSoftmaxOp",
+    "GlobalAvgPool2DOp", "ReLUOp", "ReLU6Op", "SigmoidOp", "TanhOp", "SiLUOp", "SoftmaxOp", "LogSoftmaxOp",
     "BiasActivationOp", "BatchNormTrainOp", "BatchNormEvalOp", "CrossEntropyOp",
     "BinaryCrossEntropyWithLogitsOp",
     # helpers for new ops

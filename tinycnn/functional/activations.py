@@ -1,4 +1,4 @@
-"""Activations (relu, relu6, sigmoid, silu), softmax / log-softmax, and the fused epilogue.
+"""Activations (relu, relu6, sigmoid, tanh, silu), softmax / log-softmax, and the fused epilogue.
 
 ``ACTIVATIONS`` is the one table of activation names: every op's ``activation=`` argument,
 every layer's, and the activation layers (``nn.ReLU`` ...) look names up here.
@@ -70,6 +70,25 @@ def sigmoid(x):
     return SigmoidOp.apply(as_input(x, "sigmoid"))
 
 
+class TanhOp(Function):
+    """forward: y = tanh(x).  backward: dx = dy * (1 - y^2), from the output.  shape: unchanged."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = K.tanh_forward(x)
+        ctx.save(y=y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return K.tanh_backward(grad, ctx.y)
+
+
+def tanh(x):
+    """tanh(x), elementwise, in (-1, 1); same shape."""
+    return TanhOp.apply(as_input(x, "tanh"))
+
+
 class SiLUOp(Function):
     """forward: y = x * sigmoid(x) (swish).  backward: dx = dy * (s + x s (1 - s)), s = sigmoid(x).
     shape: unchanged."""
@@ -108,6 +127,7 @@ ACTIVATIONS = {
     "relu": Activation(relu, True),
     "relu6": Activation(relu6, True),
     "sigmoid": Activation(sigmoid, True),
+    "tanh": Activation(tanh, True),
     "silu": Activation(silu, False),
     "swish": Activation(silu, False),
 }

@@ -18,7 +18,7 @@ from .helpers import parallel_blocks
 _BLOCK = 1 << 15
 
 #: activation name -> code used inside the kernels
-_ACT = {None: 0, "linear": 0, "relu": 1, "relu6": 2, "sigmoid": 3, "silu": 4}
+_ACT = {None: 0, "linear": 0, "relu": 1, "relu6": 2, "sigmoid": 3, "silu": 4, "tanh": 5}
 
 
 def _flat(a, dtype=None):
@@ -50,6 +50,9 @@ def _act_forward(x, code, y):
         elif code == 4:
             for k in range(lo, hi):
                 y[k] = x[k] * _sigmoid(x[k])
+        elif code == 5:
+            for k in range(lo, hi):
+                y[k] = np.tanh(x[k])
         else:
             for k in range(lo, hi):
                 y[k] = x[k]
@@ -57,7 +60,7 @@ def _act_forward(x, code, y):
 
 @njit(parallel=True, cache=True)
 def _act_backward(dy, v, code, dx):
-    """dx = dy * act'(.) where v is the input x (relu, relu6, silu) or the output y (sigmoid)."""
+    """dx = dy * act'(.) where v is the input x (relu, relu6, silu) or the output y (sigmoid, tanh)."""
     n = dy.size
     for b in prange((n + _BLOCK - 1) // _BLOCK):
         lo = np.uint64(b * _BLOCK)
@@ -75,6 +78,9 @@ def _act_backward(dy, v, code, dx):
             for k in range(lo, hi):
                 s = _sigmoid(v[k])
                 dx[k] = dy[k] * (s + v[k] * s * (1 - s))
+        elif code == 5:
+            for k in range(lo, hi):
+                dx[k] = dy[k] * (1 - v[k] * v[k])
         else:
             for k in range(lo, hi):
                 dx[k] = dy[k]
@@ -125,6 +131,16 @@ def sigmoid_backward(dy, y):
     return _backward(dy, y, 3)
 
 
+def tanh_forward(x):
+    """forward: y = tanh(x), in (-1, 1); shape unchanged."""
+    return _forward(x, 5)
+
+
+def tanh_backward(dy, y):
+    """backward (from the output y): dx = dy * (1 - y^2)."""
+    return _backward(dy, y, 5)
+
+
 def silu_forward(x):
     """SiLU / swish (EfficientNet's activation). forward: y = x * sigmoid(x)."""
     return _forward(x, 4)
@@ -157,6 +173,8 @@ def _bias_act_inplace(y, b, code):
                     z = _sigmoid(z)
                 elif code == 4:
                     z = z * _sigmoid(z)
+                elif code == 5:
+                    z = np.tanh(z)
                 yf[row + c] = z
 
 
@@ -182,6 +200,8 @@ def _bias_act_backward(dy, out, code, dz, partial):
                     g = g if (o > 0 and o < 6) else 0
                 elif code == 3:
                     g = g * o * (1 - o)
+                elif code == 5:
+                    g = g * (1 - o * o)
                 dzf[row + c] = g
                 acc[c] += g
 
@@ -190,10 +210,10 @@ def bias_activation_forward(y, b, activation=None):
     """Fused epilogue, in place: y <- act(y + b), b broadcast over the last (channel) axis.
 
     y: any shape (..., C), overwritten and returned; b: (C,) or None (no bias).
-    activation: None / "linear", "relu", "relu6", "sigmoid" or "silu".
+    activation: None / "linear", "relu", "relu6", "sigmoid", "tanh" or "silu".
 
     forward:  y[..., c] = act(z[..., c]) with z = y + b[c]   (one pass instead of three)
-    backward: bias_activation_backward (needs only the output for relu/relu6/sigmoid/None)
+    backward: bias_activation_backward (needs only the output for relu/relu6/sigmoid/tanh/None)
     shape:    unchanged.
     """
     code = _ACT[activation]
@@ -211,7 +231,7 @@ def bias_activation_backward(dy, out, activation=None):
     """Backward of bias_activation_forward, from its output ``out``; returns (dz, db).
 
     backward: dz = dy * act'(z) written with the output: relu [out > 0],
-              relu6 [0 < out < 6], sigmoid out * (1 - out), None 1;
+              relu6 [0 < out < 6], sigmoid out * (1 - out), tanh 1 - out^2, None 1;
               db[c] = sum over every other axis of dz[..., c]   (the bias gradient)
               SiLU's derivative cannot be written with its output alone: keep z and use
               silu_backward instead (raises ValueError here).

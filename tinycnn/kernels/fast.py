@@ -41,6 +41,8 @@ from .elementwise import (  # noqa: F401
     sigmoid_forward,
     silu_backward,
     silu_forward,
+    tanh_backward,
+    tanh_forward,
 )
 from .pointwise import (  # noqa: F401
     pointwise_conv2d_backward_input,

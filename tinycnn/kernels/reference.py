@@ -323,6 +323,16 @@ def sigmoid_backward(dy, y):
     return dy * y * (1 - y)
 
 
+def tanh_forward(x):
+    """forward: y = tanh(x) = (e^x - e^-x) / (e^x + e^-x), in (-1, 1); shape unchanged."""
+    return np.tanh(x).astype(x.dtype)
+
+
+def tanh_backward(dy, y):
+    """backward (from the output y): dx = dy * (1 - y^2)."""
+    return dy * (1 - y * y)
+
+
 def silu_forward(x):
     """SiLU / swish (EfficientNet's activation). forward: y = x * sigmoid(x)."""
     return (x * sigmoid_forward(x)).astype(x.dtype)
@@ -338,13 +348,13 @@ def bias_activation_forward(y, b, activation=None):
     """Bias then activation, written into y (the epilogue of a conv or dense layer).
 
     forward:  y[..., c] <- act(y[..., c] + b[c]); act is None / "linear", "relu", "relu6",
-              "sigmoid" or "silu"; b may be None
+              "sigmoid", "tanh" or "silu"; b may be None
     backward: see bias_activation_backward
     shape:    unchanged; y is overwritten and returned
     """
     z = y if b is None else y + b
     y[...] = {None: lambda v: v, "linear": lambda v: v, "relu": relu_forward, "relu6": relu6_forward,
-              "sigmoid": sigmoid_forward, "silu": silu_forward}[activation](z)
+              "sigmoid": sigmoid_forward, "tanh": tanh_forward, "silu": silu_forward}[activation](z)
     return y
 
 
@@ -352,11 +362,13 @@ def bias_activation_backward(dy, out, activation=None):
     """Gradient of bias_activation_forward from its output alone; returns (dz, db).
 
     backward: dz = dy * act'(z), written with the output: relu [out > 0], relu6 [0 < out < 6],
-              sigmoid out * (1 - out), None 1 (silu cannot be: its derivative needs z);
+              sigmoid out * (1 - out), tanh 1 - out^2, None 1 (silu cannot be: its
+              derivative needs z);
               db[c] = sum over every other axis of dz[..., c]
     """
     derivative = {None: lambda o: 1, "linear": lambda o: 1, "relu": lambda o: o > 0,
-                  "relu6": lambda o: (o > 0) & (o < 6), "sigmoid": lambda o: o * (1 - o)}
+                  "relu6": lambda o: (o > 0) & (o < 6), "sigmoid": lambda o: o * (1 - o),
+                  "tanh": lambda o: 1 - o * o}
     if activation not in derivative:
         raise ValueError(f"bias_activation_backward: {activation!r} needs the pre-activation")
     dz = (dy * derivative[activation](out)).astype(np.result_type(dy, out))

@@ -14,14 +14,14 @@ from . import init
 from .blocks import DropConnect, MBConv, Residual, SqueezeExcite
 from .layers import BatchNorm2D, Conv2D, Dense, DepthwiseConv2D, PointwiseConv2D, SeparableConv2D
 from .parameter_free import (AvgPool2D, Dropout, Flatten, GlobalAveragePooling2D, MaxPool2D, ReLU,
-                             ReLU6, Sigmoid, Swish)
+                             ReLU6, Sigmoid, Swish, Tanh)
 from .containers import Ensemble, Sequential
 from .module import Module, assign_names, to_snake_case
 
 __all__ = [
     "init", "Module", "Sequential", "Ensemble", "assign_names", "to_snake_case",
     "Conv2D", "DepthwiseConv2D", "PointwiseConv2D", "SeparableConv2D", "BatchNorm2D",
-    "ReLU", "ReLU6", "Swish", "Sigmoid", "MaxPool2D", "AvgPool2D", "GlobalAveragePooling2D",
+    "ReLU", "ReLU6", "Swish", "Sigmoid", "Tanh", "MaxPool2D", "AvgPool2D", "GlobalAveragePooling2D",
     "Flatten", "Dense", "Dropout",
     "SqueezeExcite", "MBConv", "DropConnect", "Residual",
 ]

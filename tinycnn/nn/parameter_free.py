@@ -46,6 +46,11 @@ class Sigmoid(ActivationLayer):
     activation = "sigmoid"
 
 
+class Tanh(ActivationLayer):
+    """tanh(x), in (-1, 1)"""
+    activation = "tanh"
+
+
 # ---------------------------------------------------------------------- pooling
 
 
