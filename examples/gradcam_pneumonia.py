@@ -27,8 +27,7 @@ import sys
 import numpy as np
 
 from tinycnn.data import load_pneumonia, preprocess
-from tinycnn.gradcam import (GradCAM, class_probabilities, plot_overlay_grid, predicted_classes,
-                             shortcut_report)
+from tinycnn.cam import GradCAM, class_probabilities, plot_overlay_grid, predicted_classes, shortcut_report
 from tinycnn.runs import TrainConfig, load_model, predict_logits, read_calibration
 from tinycnn.train import train_and_evaluate
 

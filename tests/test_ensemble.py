@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import tinycnn as tc
 import tinycnn.runs as R
 import tinycnn.train as T
-from tinycnn.gradcam import GradCAM, HiResCAM, channel_weights
+from tinycnn.cam import GradCAM, HiResCAM, channel_weights
 from tinycnn.models import pneumonia_net
 from tinycnn.nn import Ensemble
 
