@@ -1,5 +1,6 @@
 """Grad-CAM: the CAM identity, localisation on a task with a known answer, gradients against
-finite differences, the weight-randomisation sanity check, no side effects, clear errors."""
+finite differences, the weight-randomisation sanity check, no side effects, clear errors, and
+the shortcut report's numbers on a case worked out by hand."""
 
 import warnings
 
@@ -9,10 +10,14 @@ import pytest
 import tinycnn as tc
 from tinycnn import functional as F
 from tinycnn import nn
-from tinycnn.gradcam import (GradCAM, GradCAMPlusPlus, HiResCAM, cam_mass_shares, gradcam_figure_for_image,
-                             overlay, plot_overlay_grid, region_masks, upsample)
-from tinycnn.metrics import average_ranks
+from tinycnn.cam import (GradCAM, GradCAMPlusPlus, HiResCAM, cam_mass_shares, deletion_curve, grad_cam,
+                         gradcam_figure_for_image, overlay, plot_overlay_grid, region_masks, shortcut_report,
+                         upsample)
+from tinycnn.cam.audit import _area_under
+from tinycnn.metrics import average_ranks, sigmoid
 from tinycnn.optim import Adam
+
+from gradcheck import numerical_gradients
 
 
 def tiny_gap_model(classes=3, seed=0, channels=5, dtype=np.float32):
@@ -198,26 +203,21 @@ def test_gradient_matches_central_finite_differences():
     cam = GradCAM(model, "re_lu")
     A, G, logits, targets = cam.activations_and_gradients(x, target=[2, 0])
     assert A.dtype == np.float64 and G.shape == A.shape == (2, 5, 5, 3)
+    a = A.copy()
 
-    def score(a):
+    def score():
         with tc.no_grad():
             out = model[3:](tc.Tensor(a)).data
         return out[0, 2] + out[1, 0]
 
-    eps = 1e-6
-    numeric = np.zeros_like(A.data)
-    for index in np.ndindex(A.shape):
-        plus, minus = A.data.copy(), A.data.copy()
-        plus[index] += eps
-        minus[index] -= eps
-        numeric[index] = (score(plus) - score(minus)) / (2 * eps)
+    (numeric,) = numerical_gradients(score, [a])
     np.testing.assert_allclose(G, numeric, rtol=1e-6, atol=1e-8)
 
 
 # ----------------------------------------------------------------------------- no side effects
 
 
-def test_leaves_grads_hooks_and_modes_as_they_were():
+def test_leaves_grads_weights_and_modes_as_they_were():
     model = nn.Sequential([
         nn.Conv2D(2, 4, 3, padding="same", rng=0),
         nn.BatchNorm2D(4),
@@ -233,12 +233,13 @@ def test_leaves_grads_hooks_and_modes_as_they_were():
     before = [None if p.grad is None else p.grad.copy() for p in params]
     state = model.state_dict()
     x = np.random.default_rng(0).normal(size=(3, 6, 6, 2)).astype(np.float32)
-    for method in (GradCAM, GradCAMPlusPlus, HiResCAM):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for method in (GradCAM, GradCAMPlusPlus, HiResCAM):
             method(model)(x)
             with tc.no_grad():                    # works inside no_grad too
                 method(model)(x)
+        grad_cam(model, x, 2)
     for p, old in zip(params, before):
         if old is None:
             assert p.grad is None
@@ -246,7 +247,6 @@ def test_leaves_grads_hooks_and_modes_as_they_were():
             np.testing.assert_array_equal(p.grad, old)
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value, state[key], err_msg=key)
-    assert all(not m._forward_hooks for m in model.modules())
     assert [m.training for m in model.layers] == [True, False, True, True, True, True]
     assert tc.is_grad_enabled()
 
@@ -445,8 +445,6 @@ def test_works_on_a_real_model_and_defaults_to_the_layer_before_gap():
 def test_shortcut_report_writes_its_files(tmp_path):
     import json
 
-    from tinycnn.gradcam import deletion_curve, shortcut_report
-
     model = nn.Sequential([
         nn.Conv2D(1, 4, 3, strides=2, padding="same", activation="relu", rng=2),
         nn.Conv2D(4, 4, 3, padding="same", activation="relu", rng=3),
@@ -472,3 +470,157 @@ def test_shortcut_report_writes_its_files(tmp_path):
     _, by_chance = deletion_curve(model, x, maps, classes, steps=2, order="random", random_resolution=(4, 4))
     assert f.tolist() == [0, 0.5, 1]
     np.testing.assert_allclose(by_map[:, [0, 2]], by_chance[:, [0, 2]], atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- grad_cam, the old path
+
+
+@pytest.mark.parametrize("members", [1, 2])
+def test_grad_cam_function_equals_the_class(members):
+    """``grad_cam``'s four lines give exactly what ``GradCAM`` gives in batches, for one network
+    and for an ensemble (whose members' channels sit side by side)."""
+    model = tiny_gap_model(seed=2) if members == 1 else nn.Ensemble([tiny_gap_model(seed=s) for s in (2, 3)])
+    x = np.random.default_rng(4).normal(size=(5, 6, 7, 2)).astype(np.float32)
+    np.testing.assert_array_equal(grad_cam(model, x, 1, target=[0, 1, 2, 0, 1]),
+                                  GradCAM(model, "conv2d_1", batch_size=2)(x, target=[0, 1, 2, 0, 1]))
+
+
+def test_old_import_path_still_re_exports_the_cam_names():
+    import tinycnn.cam as cam
+    import tinycnn.gradcam as old
+
+    for name in old.__all__:
+        if name != "CLASS_NAMES":
+            assert getattr(old, name) is getattr(cam, name), name
+
+
+# ----------------------------------------------------------------------------- shortcut report, by hand
+
+SIZE, BIAS, TEMPERATURE, THRESHOLD = 16, -0.9, 2.0, 0.4
+
+
+def mean_brightness_net():
+    """logit z = mean(ReLU(x)) - 0.9: a 1 x 1 conv (weight 1, ReLU) -> GAP -> Dense (weight 1).
+
+    Its Grad-CAM map for class 1 (S = +z, dS/dA = 1/HW everywhere) is A / max(A) = x / max(x);
+    for class 0 (S = -z) it is ReLU(-A / HW) = 0 everywhere: an all-zero map.
+    """
+    model = nn.Sequential([nn.Conv2D(1, 1, 1, activation="relu", rng=0), nn.GlobalAveragePooling2D(),
+                           nn.Dense(1, 1, rng=0)], input_shape=(SIZE, SIZE, 1))
+    conv, _, dense = model.layers
+    conv.kernel.data[...], conv.bias.data[...] = 1, 0
+    dense.kernel.data[...], dense.bias.data[...] = 1, BIAS
+    return model
+
+
+def constructed_images():
+    """16 x 16 images made of one value on a set of pixels, 0 elsewhere.  The regions at 16 px:
+    border frame 2 px thick (112 px), corner squares 3 x 3 (36 px), central box rows / columns
+    3..12 (100 px)."""
+    central = np.zeros((SIZE, SIZE))
+    central[3:13, 3:13] = 1                       # 100 px, all in the central box
+    frame = np.ones((SIZE, SIZE))
+    frame[2:14, 2:14] = 0                         # the 112 px border frame ...
+    for r in (slice(0, 3), slice(13, 16)):
+        for c in (slice(0, 3), slice(13, 16)):
+            frame[r, c] = 0                       # ... less the corner squares: 80 px, peak at (0, 3)
+    corner = np.zeros((SIZE, SIZE))
+    corner[:3, :3] = 10                           # 9 px: one corner square, 8 of them in the frame
+    dark = np.zeros((SIZE, SIZE))
+    # images:   C        C        F      K       D     D     D
+    # labels:   1        1        0      0       0     0     1
+    # predicted 1        1        1      1       0     0     0    (P(class 1) >= 0.4 iff mean > 0.089)
+    # outcome:  TP       TP       FP     FP      TN    TN    FN
+    x = np.stack([central, central, frame, corner, dark, dark, dark])[..., None].astype(np.float32)
+    return x, np.array([1, 1, 0, 0, 0, 0, 1]), [(1, 100), (1, 100), (1, 80), (10, 9), (0, 0), (0, 0), (0, 0)]
+
+
+def hand_deletion_curve(value, pixels, steps):
+    """Confidence in the predicted class of an image with ``value`` on ``pixels`` pixels when
+    its k brightest pixels (then the others) are set to its mean m: the pixel sum is
+    value * pixels - k (value - m) while only bright ones are blanked, k m after."""
+    m = value * pixels / SIZE ** 2
+    ks = np.round(np.linspace(0, 1, steps + 1) * SIZE ** 2)
+    sums = np.where(ks <= pixels, value * pixels - ks * (value - m), ks * m)
+    p = sigmoid((sums / SIZE ** 2 + BIAS) / TEMPERATURE)
+    return p if pixels else 1 - p                 # the dark images are predicted class 0
+
+
+def trapezoid(values, xs):
+    return sum((xs[i + 1] - xs[i]) * (values[i] + values[i + 1]) / 2 for i in range(len(xs) - 1))
+
+
+@pytest.fixture(scope="module")
+def hand_report(tmp_path_factory):
+    x, y, _ = constructed_images()
+    return shortcut_report(mean_brightness_net(), x, y, tmp_path_factory.mktemp("hand"), temperature=TEMPERATURE,
+                           threshold=THRESHOLD, steps=4, early_fraction=0.3, print_fn=None)
+
+
+def test_shortcut_report_counts_on_a_constructed_case(hand_report):
+    r = hand_report
+    assert r["map_resolution"] == [SIZE, SIZE] and r["n_images"] == 7
+    assert r["accuracy"] == pytest.approx(4 / 7)
+    assert r["n_all_zero_maps"] == 3                                   # the three dark images
+    counts = {g: (s["n"], s["n_all_zero_maps"]) for g, s in r["region_shares"].items()}
+    assert counts == {"all": (7, 3), "correct": (4, 2), "wrong": (3, 1), "true_positive": (2, 0),
+                      "true_negative": (2, 2), "false_positive": (2, 0), "false_negative": (1, 1)}
+    assert r["regions"]["uniform_share"] == pytest.approx({"central": 100 / 256, "border": 112 / 256,
+                                                           "corners": 36 / 256})
+
+
+@pytest.mark.parametrize("group, region, share, peak", [
+    # correct: the two central maps have mass (share 1 in central); peaks of 4 maps: 2 central
+    ("correct", "central", 1.0, 2 / 4),
+    ("correct", "border", 0.0, 0.0),                 # the all-zero maps' argmax (0, 0) does not count
+    ("correct", "corners", 0.0, 0.0),
+    # wrong: frame map (border 1, corners 0, peak (0, 3)), corner map (corners 1, border 8/9,
+    # peak (0, 0)) and the empty FN map (no share, no peak)
+    ("wrong", "central", 0.0, 0.0),
+    ("wrong", "border", (1 + 8 / 9) / 2, 2 / 3),
+    ("wrong", "corners", (0 + 1) / 2, 1 / 3),
+    ("all", "central", 2 / 4, 2 / 7),
+    ("true_positive", "central", 1.0, 1.0),
+    ("false_positive", "border", (1 + 8 / 9) / 2, 1.0),
+    ("false_negative", "border", None, 0.0),         # only an all-zero map: no mean share
+])
+def test_shortcut_report_region_numbers_on_a_constructed_case(hand_report, group, region, share, peak):
+    stats = hand_report["region_shares"][group][region]
+    uniform = hand_report["regions"]["uniform_share"][region]
+    if share is None:
+        assert stats["mean_share"] is None and stats["ratio_to_uniform"] is None
+    else:
+        assert stats["mean_share"] == pytest.approx(share, abs=1e-12)
+        assert stats["ratio_to_uniform"] == pytest.approx(share / uniform, abs=1e-12)
+    assert stats["peak_inside"] == pytest.approx(peak, abs=1e-12)
+
+
+def test_shortcut_report_deletion_curves_on_a_constructed_case(hand_report):
+    _, _, parts = constructed_images()
+    curves = np.array([hand_deletion_curve(value, pixels, 4) for value, pixels in parts])
+    deletion = hand_report["deletion"]
+    f = np.array([0, 0.25, 0.5, 0.75, 1])
+    np.testing.assert_array_equal(deletion["fractions"], f)
+    for name, rows in (("all", slice(0, 7)), ("predicted PNEUMONIA", slice(0, 4)), ("predicted NORMAL", slice(4, 7))):
+        c = deletion["curves"][name]
+        expected = curves[rows].mean(axis=0)
+        assert c["n"] == len(curves[rows])
+        np.testing.assert_allclose(c["mean_confidence_cam_order"], expected, rtol=1e-6)
+        assert c["auc_cam_order"] == pytest.approx(trapezoid(expected, f), rel=1e-6)
+        at_03 = expected[1] + (expected[2] - expected[1]) * (0.3 - 0.25) / 0.25
+        early = (trapezoid(expected[:2], f[:2]) + 0.05 * (expected[1] + at_03) / 2) / 0.3
+        assert c["early_auc_cam_order"] == pytest.approx(early, rel=1e-6)
+        # the random order blanks the same images at 0 % and 100 %; its areas are of its own curve
+        random = np.asarray(c["mean_confidence_random_order"])
+        np.testing.assert_allclose(random[[0, -1]], expected[[0, -1]], rtol=1e-6)
+        assert c["auc_random_order"] == pytest.approx(trapezoid(random, f), rel=1e-12)
+        assert c["early_auc_random_order"] < 1 and c["auc_random_order"] < 1
+    assert deletion["curves"]["all"]["auc_cam_order"] < deletion["curves"]["all"]["auc_random_order"]
+
+
+def test_area_under_a_known_curve():
+    values, xs = [0.0, 1.0, 1.0], [0.0, 0.5, 1.0]
+    assert _area_under(values, xs) == pytest.approx(0.25 + 0.5)
+    assert _area_under(values, xs, upto=0.25) == pytest.approx(0.25 * 0.5 / 2)       # interpolated at 0.25
+    assert _area_under(values, xs, upto=0.5) == pytest.approx(0.25)
+    assert _area_under(values, xs, upto=1.0) == pytest.approx(0.75)
