@@ -9,7 +9,7 @@ Writes into the model's run folder (or --out):
 * gradcam_examples.png: test X-rays grouped as true positives, false positives, false
   negatives and true negatives (a random few of each), each shown plain and with the
   Grad-CAM overlay of the class the model predicted, with P(pneumonia);
-* shortcut_report.json / .png and deletion_curve.png (``tinycnn.gradcam.shortcut_report``):
+* shortcut_report.json / .png and deletion_curve.png (``tinycnn.cam.shortcut_report``):
   how much of the CAM mass sits in the central lung box versus the border frame and the
   corners (where burned-in "R" / "A-P" markers and ECG leads sit), for correct and wrong
   predictions, and a deletion test over all 624 test images.

@@ -58,7 +58,7 @@ import numpy as np
 from ..nn import Module
 from ..tensor import Tensor, grad
 from .overlay import upsample
-from .targets import _broadcast_target, find_layer, target_coefficients
+from .targets import broadcast_target, find_layer, target_coefficients
 
 
 def grad_cam(model, x, layer_index, target=None):
@@ -234,7 +234,7 @@ class GradCAM:
     def explain(self, x, target=None):
         """Maps, logits, the explained class per image and the layer: an ``Explanation``."""
         x = self._prepare(x)
-        targets = _broadcast_target(target, len(x))
+        targets = broadcast_target(target, len(x))
         batches = []
         for start in range(0, len(x), self.batch_size):
             part = slice(start, start + self.batch_size)

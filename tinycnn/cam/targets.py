@@ -24,7 +24,7 @@ def target_coefficients(logits, target=None):
     if target is None:
         targets = (logits[:, 0] > 0).astype(np.int64) if binary else logits.argmax(axis=1)
     else:
-        targets = _broadcast_target(target, n)
+        targets = broadcast_target(target, n)
         bad = (targets < 0) | (targets >= n_classes)
         if bad.any():
             kind = ("0 (negative, S = -logit) or 1 (positive, S = +logit) for this single-logit model"
@@ -38,7 +38,7 @@ def target_coefficients(logits, target=None):
     return targets, coefficients
 
 
-def _broadcast_target(target, n):
+def broadcast_target(target, n):
     """target as None or an int array of shape (n,), with a clear error for anything else."""
     if target is None:
         return None
