@@ -15,7 +15,8 @@ Data: Kermany et al. 2018, CC BY 4.0 (see tinycnn/data/README.md).
 import argparse
 
 from tinycnn.cli import add_train_arguments
-from tinycnn.train import make_config, train_and_evaluate
+from tinycnn.runs import make_config
+from tinycnn.train import train_and_evaluate
 
 
 def main():

@@ -442,6 +442,17 @@ def test_works_on_a_real_model_and_defaults_to_the_layer_before_gap():
     assert maps.shape == (2, 4, 4) and maps.min() >= 0 and maps.max() <= 1
 
 
+@pytest.mark.parametrize("classes, curves", [(1, {"all", "predicted PNEUMONIA", "predicted NORMAL"}),
+                                             (2, {"all"}), (3, {"all"})])
+def test_per_class_deletion_curves_only_for_a_one_logit_detector(tmp_path, classes, curves):
+    x = np.random.default_rng(4).normal(size=(8, 6, 7, 2)).astype(np.float32)
+    y = np.arange(8) % 2
+    report = shortcut_report(tiny_gap_model(classes=classes, seed=1), x, y, tmp_path, steps=2, print_fn=None)
+    assert set(report["deletion"]["curves"]) <= curves and "all" in report["deletion"]["curves"]
+    if classes > 1:
+        assert set(report["deletion"]["curves"]) == {"all"}
+
+
 def test_shortcut_report_writes_its_files(tmp_path):
     import json
 
@@ -481,8 +492,13 @@ def test_grad_cam_function_equals_the_class(members):
     and for an ensemble (whose members' channels sit side by side)."""
     model = tiny_gap_model(seed=2) if members == 1 else nn.Ensemble([tiny_gap_model(seed=s) for s in (2, 3)])
     x = np.random.default_rng(4).normal(size=(5, 6, 7, 2)).astype(np.float32)
-    np.testing.assert_array_equal(grad_cam(model, x, 1, target=[0, 1, 2, 0, 1]),
-                                  GradCAM(model, "conv2d_1", batch_size=2)(x, target=[0, 1, 2, 0, 1]))
+    expected = GradCAM(model, "conv2d_1", batch_size=2)(x, target=[0, 1, 2, 0, 1])
+    network = model.members[0]
+    # the layer by index, by name, as a module, or the default (the last spatial one: conv2d_1's relu)
+    for layer in (1, "conv2d_1", network.layers[1], None):
+        np.testing.assert_array_equal(grad_cam(model, x, layer, target=[0, 1, 2, 0, 1]), expected)
+    with pytest.raises(ValueError, match="grad_cam: layer 'global_average_pooling2d' has output shape"):
+        grad_cam(model, x, "global_average_pooling2d")
 
 
 def test_old_import_path_still_re_exports_the_cam_names():
@@ -492,6 +508,8 @@ def test_old_import_path_still_re_exports_the_cam_names():
     for name in old.__all__:
         if name != "CLASS_NAMES":
             assert getattr(old, name) is getattr(cam, name), name
+    # the names whose arguments changed are not re-exported: old code fails at import, not silently
+    assert not hasattr(old, "layer_activations") and not hasattr(old, "score_gradients")
 
 
 # ----------------------------------------------------------------------------- shortcut report, by hand

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import tinycnn.functional as F
 from tinycnn.kernels import _threads, fast, shapes
 from tinycnn.kernels import reference as ref
 from tinycnn.kernels.shapes import conv_output_size, resolve_padding
@@ -462,3 +463,19 @@ def test_unknown_kernel_backend_is_an_error():
                             capture_output=True, text=True)
     assert result.returncode != 0
     assert "TINYCNN_KERNELS must be 'fast' or 'reference', got 'fastest'" in result.stderr
+
+
+@pytest.mark.parametrize("activation", [name for name, spec in F.ACTIVATIONS.items() if spec.fusable])
+def test_every_fusable_activation_of_the_table_runs_in_both_epilogues(activation):
+    # F.ACTIVATIONS is the one table of names; the kernels know the fusable ones by name too,
+    # so a name marked fusable there must work forward and backward in both kernel modules
+    rng = np.random.default_rng(2)
+    y = (rng.standard_normal((2, 3, 3, 4)) * 3).astype(np.float64)
+    b = rng.standard_normal(4)
+    dy = rng.standard_normal(y.shape)
+    out_ref = ref.bias_activation_forward(y.copy(), b, activation)
+    out_fast = fast.bias_activation_forward(y.copy(), b, activation)
+    np.testing.assert_allclose(out_fast, out_ref, rtol=1e-12, atol=1e-12)
+    for got, want in zip(fast.bias_activation_backward(dy, out_fast, activation),
+                         ref.bias_activation_backward(dy, out_ref, activation)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

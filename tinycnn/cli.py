@@ -79,7 +79,8 @@ def read_image_or_fail(path, size):
 
 
 def command_train(args):
-    from .train import TrainingDiverged, make_config, train_and_evaluate
+    from .runs import make_config
+    from .train import TrainingDiverged, train_and_evaluate
 
     config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance, args.members)
     try:

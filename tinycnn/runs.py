@@ -76,7 +76,6 @@ def make_config(quick=False, epochs=None, seed=0, out=None, imbalance=None, memb
     return config
 
 
-
 def save_model(path, model, model_name, input_shape, seed, model_kwargs, extra=None):
     """Save weights plus what is needed to rebuild the model (``load_model``)."""
     description = {"model": model_name, "input_shape": list(input_shape), "seed": seed,

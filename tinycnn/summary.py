@@ -19,6 +19,7 @@ Sequentials) are one row each by default, like a nested Keras model; ``expand=Tr
 lists their layers underneath, indented with "└ ", as Keras's ``expand_nested=True``.
 """
 
+
 def readable_memory_size(num_bytes):
     """Keras 3's format: '120.02 MB', '0.00 B' (1024-based units)."""
     size = float(num_bytes)

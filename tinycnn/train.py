@@ -38,8 +38,10 @@ from .nn import Ensemble
 from .nn.precise_bn import refresh_batch_norm_statistics
 from .optim import SGD, Adam, AdamW, cosine_with_warmup
 from .progress import Progress, format_seconds
-from .runs import (IMBALANCE_MODES, TrainConfig, build_network, load_model, make_config,  # noqa: F401
-                   predict_logits, save_model)
+from .runs import IMBALANCE_MODES, build_network, load_model, predict_logits, save_model
+# Moved to tinycnn.runs; re-exported here for one release (import them from tinycnn.runs):
+from .runs import TrainConfig, make_config, read_calibration  # noqa: F401,E402
+from .runs import build_network as build_model  # noqa: F401,E402
 from .tensor import Tensor
 
 
@@ -273,7 +275,7 @@ def evaluate_run(model, data, config, histories=None, print_fn=print):
         "ece_test_after_temperature": metrics.ece(y_test, test_probs),
         "n_val": int(len(y_val)), "n_test": int(len(y_test)),
     }
-    if model.members[0] is not model:          # an ensemble: each member's own AUC too
+    if len(model.members) > 1:                 # an ensemble: each member's own AUC too
         report["member_val_auc"] = [metrics.roc_auc(y_val, predict_logits(m, data["x_val"])) for m in model.members]
         report["member_test_auc"] = [metrics.roc_auc(y_test, predict_logits(m, data["x_test"])) for m in model.members]
     write_figures(out, data, histories, y_test, test_probs, threshold)

@@ -192,12 +192,13 @@ def _area_under(values, xs, upto=None):
 def deletion_report(model, x, maps, predicted, class_names, map_resolution, steps=20, temperature=1.0,
                     seed=0, early_fraction=0.2):
     """Deletion curves in CAM order and in random order (smooth noise at ``map_resolution``),
-    their mean per subset (all, and per predicted class when there are two) and their areas."""
+    their mean per subset (all, and per predicted class when ``class_names`` names the two
+    classes of a one-logit detector; None: all only) and their areas."""
     fractions, by_cam = deletion_curve(model, x, maps, predicted, steps, temperature, "cam", seed)
     _, by_chance = deletion_curve(model, x, maps, predicted, steps, temperature, "random", seed,
                                   random_resolution=map_resolution)
     subsets = {"all": np.ones(len(x), bool)}
-    if len(class_names) == 2:
+    if class_names is not None:
         subsets.update({f"predicted {class_names[c]}": predicted == c for c in (1, 0)})
     curves = {name: _curve_summary(by_cam[sel].mean(axis=0), by_chance[sel].mean(axis=0), fractions,
                                    early_fraction, int(sel.sum()))
@@ -256,7 +257,7 @@ def shortcut_report(model, x, y, out_dir, temperature=1.0, threshold=0.5, layer=
     result = _explain_quietly(cam, x, predicted)
     maps, empty = upsample(result.maps, x.shape[1:3]), all_zero_maps(result.maps)
     masks, groups = region_masks(*x.shape[1:3]), outcome_groups(y, predicted)
-    names = CLASS_NAMES if logits.shape[1] == 1 else [f"class {k}" for k in range(logits.shape[1])]
+    names = CLASS_NAMES if logits.shape[1] == 1 else None   # per-class curves for a one-logit detector
     report = {
         "method": cam.method, "layer": result.layer, "map_resolution": list(result.maps.shape[1:]),
         "n_images": int(len(x)), "threshold": float(threshold), "temperature": float(temperature),

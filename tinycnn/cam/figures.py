@@ -1,6 +1,8 @@
 """Grad-CAM figures that start from a model or from maps: the maps are computed, upsampled and
 coloured here, and drawn by ``tinycnn.plots.cam`` (which takes arrays and knows no model)."""
 
+import os
+
 import numpy as np
 
 from ..data import CLASS_NAMES, preprocess
@@ -18,7 +20,7 @@ def gradcam_figure_for_image(model, pixels, output_path, temperature=1.0, thresh
     with ``tinycnn.data.preprocess(pixels, preprocessing)``: pass the model's own method, the
     ``"preprocessing"`` entry of its description (``"dataset"`` for files that lack it).  The
     map explains the predicted class: PNEUMONIA when P(pneumonia) = sigmoid(logit /
-    temperature) >= threshold, else NORMAL.  Returns the path of the PNG.
+    temperature) >= threshold, else NORMAL.  Returns the path of the PNG (a str).
     """
     pixels = _one_grey_uint8_image(pixels)
     x = preprocess(pixels[None], preprocessing)
@@ -35,8 +37,9 @@ def gradcam_figure_for_image(model, pixels, output_path, temperature=1.0, thresh
         verdict = f"P(pneumonia) = {probabilities[0, 1]:.3f}, threshold {threshold:.3f} -> {name}"
     else:
         verdict = f"predicted {name} with probability {probabilities[0, predicted[0]]:.3f}"
-    return plot_gradcam_panels(pixels, upsample(result.maps[0], pixels.shape), overlay(pixels, result.maps[0]),
-                               heat_title, f"{title + ':  ' if title else ''}{verdict}", output_path)
+    return os.fspath(plot_gradcam_panels(pixels, upsample(result.maps[0], pixels.shape),
+                                         overlay(pixels, result.maps[0]), heat_title,
+                                         f"{title + ':  ' if title else ''}{verdict}", output_path))
 
 
 def _one_grey_uint8_image(pixels):
@@ -59,7 +62,7 @@ def plot_overlay_grid(rows, path, threshold=0.5, ncols=6, class_names=CLASS_NAME
     row's name, e.g. "false positives (12)").  Each image is shown twice, plain and with its
     overlay (``alpha``), so the anatomy under the colour stays readable; captions are green when
     ``probs >= threshold`` matches the label, red when not.  Rows longer than ``ncols`` are cut.
-    Returns the path of the PNG (drawn by ``tinycnn.plots.cam.plot_overlay_pairs``).
+    Returns the path of the PNG, a str (drawn by ``tinycnn.plots.cam.plot_overlay_pairs``).
     """
     ncols = max(1, int(ncols))
     coloured = []
@@ -67,5 +70,5 @@ def plot_overlay_grid(rows, path, threshold=0.5, ncols=6, class_names=CLASS_NAME
         images, heatmaps = np.asarray(row["images"])[:ncols], np.asarray(row["heatmaps"])[:ncols]
         overlays = [overlay(image, heat, alpha=alpha) for image, heat in zip(images, heatmaps)]
         coloured.append({**row, "images": images, "overlays": overlays})
-    return plot_overlay_pairs(coloured, path, threshold=threshold, ncols=ncols, class_names=class_names,
-                              title=title)
+    return os.fspath(plot_overlay_pairs(coloured, path, threshold=threshold, ncols=ncols,
+                                        class_names=class_names, title=title))

@@ -1,53 +1,16 @@
 """Grad-CAM: which part of the image made the network say what it said.
 
-The lecture's four steps.  A is the feature map of the layer before GAP, H x W x C
-(50 x 50 x 512 on the board, 8 x 8 x 128 in ``pneumonia_net``, 7 x 7 x 1024 in MobileNet):
+The lecture's four steps, for A the feature map of the layer before GAP (H x W x C: 8 x 8 x 128
+in ``pneumonia_net``, 7 x 7 x 1024 in MobileNet) and S the score of the target class:
 
     (1) A        = activations of the layer before GAP                  H x W x C
     (2) G        = dS / dA, gradient of the target score S w.r.t. A     H x W x C
     (3) alpha_k  = (1 / HW) sum_ij G_ij^k    (GAP of the gradients)      1 x C
     (4) map      = ReLU( sum_k alpha_k A^k ), scaled to [0, 1]           H x W
-        then rescaled (bilinear) to the input size and laid over the original image
-        (``tinycnn.cam.overlay``).
 
-``grad_cam`` below is exactly these four lines, one small function per step:
-``layer_activations`` (1), ``score_gradients`` (2), ``channel_weights`` (3), ``grad_cam_map``
-(4: ``weighted_channel_sum``, then ``scale_to_unit``).  The classes ``GradCAM``, ``GradCAMPlusPlus``
-and ``HiResCAM`` run the same steps 1-2 in batches and differ only in steps 3-4.
-
-Why (3) is the right weight: when the head is GAP -> Dense, the score of class c is
-S = sum_k w_k^c (1/HW) sum_ij A_ij^k + b_c, so G_ij^k = w_k^c / HW at every position, step 3
-gives alpha_k = w_k^c / HW, and the map is ReLU(sum_k w_k^c A^k) up to scale: the original
-CAM of Zhou et al.  Grad-CAM (Selvaraju et al. 2017) takes the same recipe to any head.
-
-How the gradient is obtained (no hooks): the container cuts itself in two after the chosen
-top-level layer (``model.split_forward``): the layers up to it run under ``no_grad()``, their
-output becomes a fresh leaf ``Tensor(A, requires_grad=True)``, the rest runs from it with the
-graph recorded, and ``tc.grad(score, [A])`` hands back dS/dA without touching any parameter's
-``.grad``.  The model is in eval mode for the call (batch norm uses its moving statistics,
-dropout is off, so images of a batch do not interact) and every module's previous mode is
-restored afterwards (``model.evaluating()``).
-
-Which score S (``target``):
-
-* several outputs (multi-class): S = the pre-softmax logit of class ``target``; default: the
-  arg-max class;
-* one output (binary, e.g. NORMAL = 0 vs PNEUMONIA = 1): the logit z is evidence for class 1,
-  so target=1 uses S = +z and target=0 uses S = -z (evidence for class 0).  Default: 1 when
-  z > 0 (probability > 0.5), else 0.  Pass ``target`` explicitly to explain a decision made
-  at another threshold.
-
-``target`` is one class index for all images or one per image (``targets.py``, which also
-finds the layer).
-
-An ``Ensemble`` (z = (1/K) sum_m z_m, members of one architecture) is explained as one network
-whose feature map is the members' maps side by side: A = [A_1, ..., A_K] (H x W x KC) and
-G = dS/dA = [G_1 / K, ..., G_K / K], with G_m = dS_m/dA_m.  Steps 3-4 are unchanged and give
-ReLU( sum_m sum_k alpha_mk A_m^k ): the Grad-CAM of the ensemble's own score.
-
-A map is a heat map of *where the evidence for S sits at the layer's resolution*; it says
-nothing about *why*.  ``tinycnn.cam.audit.shortcut_report`` asks one useful question of it on
-a whole test set: does the model look at the lungs, or at the burned-in markers and borders?
+``grad_cam`` below is exactly these four lines, one small function per step; the classes
+``GradCAM``, ``GradCAMPlusPlus`` and ``HiResCAM`` (further down, with the why and how) run the
+same steps in batches and differ only in steps 3-4.  Upsampling and overlays: ``overlay.py``.
 """
 
 import warnings
@@ -61,18 +24,28 @@ from .overlay import upsample
 from .targets import broadcast_target, find_layer, target_coefficients
 
 
-def grad_cam(model, x, layer_index, target=None):
-    """Grad-CAM maps (N, H, W) in [0, 1] of images ``x`` (N, H_in, W_in, C_in) at the top-level
-    layer ``layer_index``, whose output is H x W x C (K C for an ensemble of K networks).
+def grad_cam(model, x, layer=None, target=None):
+    """Grad-CAM maps (N, H, W) in [0, 1] of images ``x`` (N, H_in, W_in, C_in) at ``layer``
+    (a top-level layer, its name or its index; default: the last one with an H x W x C output).
 
-    ``target``: the class each map explains (see the module docstring; default: the predicted
-    one).  The shapes on the right are per image.
+    ``target``: the class each map explains (see ``GradCAM``; default: the predicted one).
+    The shapes on the right are per image; an ensemble of K networks has K C channels.
     """
+    x, index = _images_and_layer(model, x, layer, "grad_cam")
     with model.evaluating():
-        A, logits = layer_activations(model, x, layer_index)   # (1) A                         H x W x C
+        A, logits = layer_activations(model, x, index)         # (1) A                         H x W x C
         G, _ = score_gradients(logits, A, target)              # (2) G = dS/dA                 H x W x C
         alpha = channel_weights(G)                             # (3) alpha = GAP(G)            1 x C
         return grad_cam_map(A, alpha)                          # (4) ReLU(sum alpha A) / max   H x W
+
+
+def _images_and_layer(model, x, layer, who):
+    """The checked images and the index of the top-level layer to explain."""
+    network = _networks_of(model, who)[0]
+    x = _check_images(x, model.input_shape, who)
+    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+        layer = network.layers[int(layer)]
+    return x, find_layer(network, layer, x.shape[1:], who=who)[0]
 
 
 # ======================================================================== the four steps
@@ -200,8 +173,42 @@ class GradCAM:
         rgb = overlay(image, big[0])               # uint8 (H, W, 3)
 
     ``layer``: a top-level layer of the model or its name.  ``x``: normalised float images
-    (N, H, W, C), run ``batch_size`` at a time.  ``target``: see the module docstring (default:
-    the predicted class).  Subclasses change ``raw_map`` (steps 3-4) only.
+    (N, H, W, C), run ``batch_size`` at a time.  ``target``: see below (default: the predicted
+    class).  Subclasses change ``raw_map`` (steps 3-4) only.
+
+    Why (3) is the right weight: when the head is GAP -> Dense, the score of class c is
+    S = sum_k w_k^c (1/HW) sum_ij A_ij^k + b_c, so G_ij^k = w_k^c / HW at every position, step 3
+    gives alpha_k = w_k^c / HW, and the map is ReLU(sum_k w_k^c A^k) up to scale: the original
+    CAM of Zhou et al.  Grad-CAM (Selvaraju et al. 2017) takes the same recipe to any head.
+
+    How the gradient is obtained (no hooks): the container cuts itself in two after the chosen
+    top-level layer (``model.split_forward``): the layers up to it run under ``no_grad()``, their
+    output becomes a fresh leaf ``Tensor(A, requires_grad=True)``, the rest runs from it with the
+    graph recorded, and ``tc.grad(score, [A])`` hands back dS/dA without touching any parameter's
+    ``.grad``.  The model is in eval mode for the call (batch norm uses its moving statistics,
+    dropout is off, so images of a batch do not interact) and every module's previous mode is
+    restored afterwards (``model.evaluating()``).
+
+    Which score S (``target``):
+
+    * several outputs (multi-class): S = the pre-softmax logit of class ``target``; default: the
+      arg-max class;
+    * one output (binary, e.g. NORMAL = 0 vs PNEUMONIA = 1): the logit z is evidence for class 1,
+      so target=1 uses S = +z and target=0 uses S = -z (evidence for class 0).  Default: 1 when
+      z > 0 (probability > 0.5), else 0.  Pass ``target`` explicitly to explain a decision made
+      at another threshold.
+
+    ``target`` is one class index for all images or one per image (``targets.py``, which also
+    finds the layer).
+
+    An ``Ensemble`` (z = (1/K) sum_m z_m, members of one architecture) is explained as one network
+    whose feature map is the members' maps side by side: A = [A_1, ..., A_K] (H x W x KC) and
+    G = dS/dA = [G_1 / K, ..., G_K / K], with G_m = dS_m/dA_m.  Steps 3-4 are unchanged and give
+    ReLU( sum_m sum_k alpha_mk A_m^k ): the Grad-CAM of the ensemble's own score.
+
+    A map is a heat map of *where the evidence for S sits at the layer's resolution*; it says
+    nothing about *why*.  ``tinycnn.cam.audit.shortcut_report`` asks one useful question of it on
+    a whole test set: does the model look at the lungs, or at the burned-in markers and borders?
     """
 
     method = "Grad-CAM"

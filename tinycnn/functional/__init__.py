@@ -22,10 +22,10 @@ Read in this order:
     losses.py         cross_entropy, binary_cross_entropy_with_logits
 """
 
-from .activations import (ACTIVATIONS, FUSABLE_ACTIVATIONS, Activation, BiasActivationOp,
-                          LogSoftmaxOp, ReLU6Op, ReLUOp, SigmoidOp, SiLUOp, activate,
-                          add_bias_and_activation, check_activation, log_softmax, relu, relu6,
-                          SoftmaxOp, TanhOp, sigmoid, silu, softmax, swish, tanh)
+from .activations import (ACTIVATIONS, FUSABLE_ACTIVATIONS, ActivationSpec, BiasActivationOp,
+                          LogSoftmaxOp, ReLU6Op, ReLUOp, SigmoidOp, SiLUOp, SoftmaxOp, TanhOp,
+                          activate, add_bias_and_activation, check_activation, log_softmax, relu,
+                          relu6, sigmoid, silu, softmax, swish, tanh)
 from .checks import (WeightLayout, as_input, check_bias, check_finite, check_rank, conv_geometry,
                      weighted_inputs)
 from .conv import (Conv2DOp, DepthwiseConv2DOp, PointwiseConv2DOp, conv2d, depthwise_conv2d,
@@ -43,7 +43,7 @@ __all__ = [
     "global_avg_pool2d", "relu", "relu6", "sigmoid", "tanh", "silu", "swish", "softmax", "log_softmax",
     "linear", "dropout", "batch_norm", "cross_entropy", "binary_cross_entropy_with_logits",
     # activations by name
-    "ACTIVATIONS", "FUSABLE_ACTIVATIONS", "Activation", "activate", "check_activation",
+    "ACTIVATIONS", "FUSABLE_ACTIVATIONS", "ActivationSpec", "activate", "check_activation",
     "add_bias_and_activation",
     # op classes
     "Conv2DOp", "DepthwiseConv2DOp", "PointwiseConv2DOp", "MaxPool2DOp", "AvgPool2DOp",

@@ -113,7 +113,7 @@ swish = silu
 # ----------------------------------------------------------------------------- the activation table
 
 
-class Activation(NamedTuple):
+class ActivationSpec(NamedTuple):
     function: Optional[Callable]   # the elementwise op; None: the identity
     fusable: bool                  # the fused bias + activation kernel can do it (see BiasActivationOp)
 
@@ -122,14 +122,14 @@ class Activation(NamedTuple):
 #: kernels compute from the output alone, so they run inside the conv / dense epilogue;
 #: their names are also the names the kernels know.
 ACTIVATIONS = {
-    None: Activation(None, True),
-    "linear": Activation(None, True),
-    "relu": Activation(relu, True),
-    "relu6": Activation(relu6, True),
-    "sigmoid": Activation(sigmoid, True),
-    "tanh": Activation(tanh, True),
-    "silu": Activation(silu, False),
-    "swish": Activation(silu, False),
+    None: ActivationSpec(None, True),
+    "linear": ActivationSpec(None, True),
+    "relu": ActivationSpec(relu, True),
+    "relu6": ActivationSpec(relu6, True),
+    "sigmoid": ActivationSpec(sigmoid, True),
+    "tanh": ActivationSpec(tanh, True),
+    "silu": ActivationSpec(silu, False),
+    "swish": ActivationSpec(silu, False),
 }
 
 FUSABLE_ACTIVATIONS = tuple(name for name, entry in ACTIVATIONS.items() if entry.fusable)
@@ -154,7 +154,7 @@ class BiasActivationOp(Function):
     forward:  y[..., c] = act(z[..., c] + b[c])   (z, a fresh op output, is overwritten)
     backward: dz = dy * act'(z), computed from the output y alone; db[c] = sum of dz[..., c]
     shape:    y like z (N, H_out, W_out, C_out) or (N, units); b (C,)
-    Only for the fusable activations (None, linear, relu, relu6, sigmoid).
+    Only for the activations marked fusable in ACTIVATIONS (None, linear, relu, relu6, sigmoid, tanh).
     """
 
     @staticmethod

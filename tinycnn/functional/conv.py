@@ -39,7 +39,7 @@ class Conv2DOp(Function):
 
 def conv2d(x, w, b=None, stride=1, padding="valid", activation=None):
     """Standard 2-D convolution of x (N, H, W, C_in) with w (K_h, K_w, C_in, C_out), plus bias b (C_out,),
-    then an activation by name (None, "relu", "relu6", "sigmoid", "silu")."""
+    then an activation by name (a key of ``ACTIVATIONS``: None, "relu", "relu6", "sigmoid", "tanh", "silu", ...)."""
     x, w, b = weighted_inputs(x, w, b, "conv2d", CONV2D_WEIGHT)
     check_activation(activation, "conv2d")
     stride, pads = conv_geometry(x, w.shape[:2], stride, padding, "conv2d")

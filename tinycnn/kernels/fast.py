@@ -6,7 +6,7 @@ reference mode.  Same function names, signatures, return conventions and dtypes 
 * ``depthwise.py``   depthwise convolution: direct Numba loops vectorised over C
 * ``pointwise.py``   1x1 convolution: one BLAS GEMM on the (N*H*W, C) view
 * ``pool.py``        max / average / global average pooling
-* ``elementwise.py`` relu, relu6, sigmoid, silu and the fused bias + activation epilogue
+* ``elementwise.py`` relu, relu6, sigmoid, tanh, silu and the fused bias + activation epilogue
 * ``batchnorm.py``   batch norm (single-pass statistics)
 * ``softmax.py``     softmax / log-softmax
 * ``helpers.py``     the helpers they share (dtype, row views, GEMM orientation, ...)

@@ -3,8 +3,7 @@
 ``Sequential``: layers applied one after the other (every model in ``tinycnn.models`` is one).
 
 ``Ensemble``: a deep ensemble, K networks of one architecture trained from different random
-starts.
-
+starts::
 
     ensemble = Ensemble([pneumonia_net(seed=0), pneumonia_net(seed=1000), pneumonia_net(seed=2000)])
     logits = ensemble(x)            # (N, classes): the mean of the members' logits

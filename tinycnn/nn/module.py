@@ -46,7 +46,6 @@ def _fmt_shape(shape):
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
-
 class Module:
     """Base class of layers, blocks and models.
 

@@ -23,15 +23,17 @@ def refresh_batch_norm_statistics(model, x, batch_size=64, max_images=2048, seed
         return
     saved_momentum = [m.momentum for m in norms]
     sample = np.random.default_rng(seed).permutation(len(x))[:max_images]   # both classes, mixed
-    with model.evaluating():
-        for m in norms:
-            m.moving_mean[...] = 0
-            m.moving_variance[...] = 0
-            m.train()
-        with no_grad():
-            for k, start in enumerate(range(0, len(sample), batch_size)):
-                for m in norms:
-                    m.momentum = k / (k + 1)
-                model(Tensor(x[np.sort(sample[start:start + batch_size])]))
-    for m, momentum in zip(norms, saved_momentum):
-        m.momentum = momentum
+    try:
+        with model.evaluating():
+            for m in norms:
+                m.moving_mean[...] = 0
+                m.moving_variance[...] = 0
+                m.train()
+            with no_grad():
+                for k, start in enumerate(range(0, len(sample), batch_size)):
+                    for m in norms:
+                        m.momentum = k / (k + 1)
+                    model(Tensor(x[np.sort(sample[start:start + batch_size])]))
+    finally:
+        for m, momentum in zip(norms, saved_momentum):
+            m.momentum = momentum
