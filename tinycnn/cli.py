@@ -8,10 +8,9 @@
 """
 
 import argparse
-import json
 import os
 import sys
-from dataclasses import fields
+from dataclasses import replace
 
 
 class CommandError(Exception):
@@ -19,41 +18,29 @@ class CommandError(Exception):
 
 
 def run_folder_config(model_path, description):
-    """The TrainConfig of the run a model came from: its folder's config.json, else what the
-    model file records (seed, preprocessing), so the validation split is rebuilt exactly."""
-    from .runs import TrainConfig
+    """The TrainConfig of the run a model came from: its folder's config.json (every field
+    checked), else what the model file records (seed, preprocessing), so the validation split
+    is rebuilt exactly."""
+    from .runs import TrainConfig, read_config
 
-    config = TrainConfig(out_dir=os.path.dirname(os.path.abspath(model_path)))
+    folder = os.path.dirname(os.path.abspath(model_path))
+    path = os.path.join(folder, "config.json")
+    if os.path.exists(path):
+        return replace(read_config(path), out_dir=folder)
+    config = TrainConfig(out_dir=folder)
     for key in ("seed", "preprocessing", "model_kwargs", "members", "member"):
         if key in description:
             setattr(config, key, description[key])
     if "run_seed" in description:           # an ensemble member: its split is the run's
         config.seed = description["run_seed"]
-    path = os.path.join(config.out_dir, "config.json")
-    if os.path.exists(path):
-        known = {f.name for f in fields(TrainConfig)}
-        for key, value in read_json(path).items():
-            if key in known and key != "out_dir":
-                setattr(config, key, value)
     return config
 
 
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise CommandError(f"{path} is not valid JSON ({err})") from None
-
-
 def calibration_of(model_path):
-    """(temperature, threshold) from the run's metrics.json, or (1, 0.5) without one."""
+    """(temperature, threshold) from the run's metrics.json (checked), or (1, 0.5) without one."""
     from .runs import read_calibration
 
-    try:
-        return read_calibration(os.path.dirname(os.path.abspath(model_path)))
-    except json.JSONDecodeError as err:
-        raise CommandError(f"metrics.json next to {model_path} is not valid JSON ({err})") from None
+    return read_calibration(os.path.dirname(os.path.abspath(model_path)))
 
 
 def load_model_or_fail(path):
@@ -158,7 +145,8 @@ def add_train_arguments(parser):
 
     parser.add_argument("--quick", action="store_true", help="small subset, 2 members, 2 epochs (smoke test)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue a killed run from the last checkpoints in out/member*/")
+                        help="continue a killed run from its checkpoints in --out, with the settings of its "
+                             "config.json (an error if the folder holds no checkpoint or the settings differ)")
     parser.add_argument("--epochs", type=positive_int, help="number of epochs (default 12)")
     parser.add_argument("--members", type=positive_int,
                         help="networks in the ensemble, each trained from its own random start (default 4)")
@@ -200,11 +188,13 @@ def build_parser():
 
 def main(argv=None):
     from .data import PneumoniaDataError
+    from .files import BadFileError
+    from .runs import RunError
 
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (CommandError, OSError, PneumoniaDataError) as err:
+    except (CommandError, OSError, PneumoniaDataError, RunError, BadFileError) as err:
         print(f"tinycnn {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

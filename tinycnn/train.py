@@ -21,6 +21,7 @@ Randomness is derived from ``(member seed, epoch)`` at the start of every epoch 
 augmentation, dropout), so a resumed run draws exactly what an uninterrupted one would.
 """
 
+import glob
 import json
 import math
 import os
@@ -31,14 +32,16 @@ import numpy as np
 
 from . import functional as F
 from . import metrics, plots
-from .data import augment_xray, grouped_stratified_split, load_pneumonia, minibatch_indices, preprocess
-from .files import atomic_savez, atomic_write_json, atomic_write_text
+from .data import (augment_xray, grouped_stratified_split, load_pneumonia, load_pneumonia_folder,
+                   minibatch_indices, preprocess)
+from .files import atomic_savez, atomic_write_json, atomic_write_text, remove_temp_files
 from .models import member_seed
 from .nn import Ensemble
 from .nn.precise_bn import refresh_batch_norm_statistics
 from .optim import SGD, Adam, AdamW, cosine_with_warmup
 from .progress import Progress, format_seconds
-from .runs import IMBALANCE_MODES, build_network, load_model, predict_logits, save_model
+from .runs import (RunLock, build_network, check_both_classes, check_can_start, check_same_run, check_training_data,
+                   checkpoint_arrays, find_checkpoints, load_model, predict_logits, read_checkpoint, save_model)
 # Moved to tinycnn.runs; re-exported here for one release (import them from tinycnn.runs):
 from .runs import TrainConfig, make_config, read_calibration  # noqa: F401,E402
 from .runs import build_network as build_model  # noqa: F401,E402
@@ -52,15 +55,30 @@ class TrainingDiverged(RuntimeError):
 # ----------------------------------------------------------------------------- data
 
 
+def load_data(path):
+    """The X-rays at ``path``: an .npz like the shipped one ("" = the shipped one) or a
+    chest_xray/ folder of JPEG/PNG files (``load_pneumonia_folder``)."""
+    if path and os.path.isdir(path):
+        return load_pneumonia_folder(path)
+    return load_pneumonia(path or None)
+
+
 def prepare_data(config):
-    """Load, split (patient-grouped, stratified, seeded) and normalise the X-rays."""
-    data = load_pneumonia(config.data_path or None)
+    """Load, split (patient-grouped, stratified, seeded) and normalise the X-rays.
+
+    Each split must hold both classes (checked before the split and after it)."""
+    data = load_data(config.data_path)
+    check_both_classes(f"training images of {data.source}", data.y_train)
+    check_both_classes(f"test images of {data.source}", data.y_test)
     train_idx, val_idx = grouped_stratified_split(data.files_train, data.y_train,
                                                   config.val_fraction, seed=config.seed)
     if config.subset:
         rng = np.random.default_rng(config.seed)
         train_idx = np.sort(rng.choice(train_idx, min(config.subset, len(train_idx)), replace=False))
         val_idx = np.sort(rng.choice(val_idx, min(max(config.subset // 4, 64), len(val_idx)), replace=False))
+    check_both_classes(f"training split (seed {config.seed}, subset {config.subset})", data.y_train[train_idx])
+    check_both_classes(f"validation split (val_fraction {config.val_fraction}, seed {config.seed})",
+                       data.y_train[val_idx])
     method = config.preprocessing
     return {
         "x_train": preprocess(data.x_train[train_idx], method), "y_train": data.y_train[train_idx].astype(np.float32),
@@ -69,6 +87,21 @@ def prepare_data(config):
         "files_val": data.files_train[val_idx], "files_test": data.files_test,
         "x_test_uint8": data.x_test,
     }
+
+
+def start_run(config, resume, print_fn):
+    """In the locked run folder: the same-run check of a resume, the temporary files a killed
+    run left, and (a new run) the checkpoints of an earlier run, which must not be resumed."""
+    out = config.out_dir
+    if resume:
+        check_same_run(out, config)
+    for folder in [out] + sorted(glob.glob(os.path.join(out, "member*"))):
+        removed = remove_temp_files(folder)
+        if removed:
+            print_fn(f"removed {len(removed)} temporary file(s) a killed run left in {folder}: {', '.join(removed)}")
+    if not resume:
+        for path in find_checkpoints(out):
+            os.remove(path)
 
 
 # ----------------------------------------------------------------------------- training
@@ -127,36 +160,31 @@ def train_one_epoch(model, optimizer, data, config, epoch, step, total_steps, po
     return float(np.mean(losses)), step
 
 
-def checkpoint_arrays(model, optimizer, epoch, step, history, best):
-    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
-    arrays.update({f"optimizer/{k}": v for k, v in optimizer.state_dict().items()})
-    arrays["progress"] = np.array(json.dumps({"epoch": epoch, "step": step, "history": history,
-                                              "best": best}))
-    return arrays
-
-
-def restore_checkpoint(path, model, optimizer):
-    with np.load(path, allow_pickle=False) as f:
-        model.load_state_dict({k[6:]: f[k] for k in f.files if k.startswith("model/")})
-        optimizer.load_state_dict({k[10:]: f[k] for k in f.files if k.startswith("optimizer/")})
-        return json.loads(str(f["progress"]))
-
-
 def fit(config, data=None, resume=False, print_fn=print):
     """Train the ensemble; returns (model, one history per member, run folder).
 
     With ``members == 1`` this is ``fit_one`` in the run folder.  Otherwise member k trains
     in ``RUN/member{k}/`` (its own checkpoints, so ``resume`` skips finished members and
     continues the one that was killed) and the ensemble is saved as ``RUN/model.npz``.
+
+    Before anything is written: the configuration and the data are checked, a resume needs
+    a checkpoint in the folder and the same configuration as its config.json, and the folder
+    is locked against a second writer (``runs.RunLock``).
     """
-    if config.imbalance not in IMBALANCE_MODES:
-        raise ValueError(f"imbalance must be one of {IMBALANCE_MODES}, got {config.imbalance!r}")
+    check_can_start(config, resume)
     data = prepare_data(config) if data is None else data
-    if config.members == 1:
-        model, history, out = fit_one(config, data, resume, print_fn)
-        return model, [history], out
+    check_training_data(data, config)
+    with RunLock(config.out_dir, print_fn):
+        start_run(config, resume, print_fn)
+        if config.members == 1:
+            model, history, out = fit_one(config, data, resume, print_fn)
+            return model, [history], out
+        return fit_ensemble(config, data, resume, print_fn)
+
+
+def fit_ensemble(config, data, resume, print_fn):
+    """``fit`` for members > 1: each member in its own folder, then the ensemble's model file."""
     out = config.out_dir
-    os.makedirs(out, exist_ok=True)
     atomic_write_text(os.path.join(out, "config.json"), json.dumps(asdict(config), indent=2))
     members, histories, start = [], [], time.perf_counter()
     for k in range(config.members):
@@ -178,12 +206,29 @@ def fit(config, data=None, resume=False, print_fn=print):
     return ensemble, histories, out
 
 
+def new_progress():
+    """(first epoch, global step, history, best) at the start of a run."""
+    history = {"epoch": [], "train_loss": [], "val_loss": [], "val_auc": [], "lr": [], "seconds": []}
+    return 1, 0, history, {"epoch": 0, "val_auc": -1.0}
+
+
+def resume_from_checkpoint(config, model, optimizer, steps_per_epoch, print_fn):
+    """``new_progress()`` continued from ``config.out_dir``'s checkpoint, after checking it is
+    this run's (config.json and the checkpoint itself); a new start when there is none."""
+    checkpoint = os.path.join(config.out_dir, "checkpoint.npz")
+    if not os.path.exists(checkpoint):
+        return new_progress()
+    check_same_run(config.out_dir, config)
+    state = read_checkpoint(checkpoint, model, optimizer, config.epochs, steps_per_epoch)
+    print_fn(f"resumed from {checkpoint} after epoch {state['epoch']}")
+    return state["epoch"] + 1, state["step"], state["history"], state["best"]
+
+
 def fit_one(config, data, resume=False, print_fn=print):
     """Train one network; returns (the network at its best validation AUC, history, run folder)."""
     out = config.out_dir
     seed = member_seed(config.seed, config.member)
     os.makedirs(out, exist_ok=True)
-    atomic_write_text(os.path.join(out, "config.json"), json.dumps(asdict(config), indent=2))
     input_shape = data["x_train"].shape[1:]
     model = build_network(config.model, input_shape, seed, **config.model_kwargs)
     optimizer = make_optimizer(config, model.parameters())
@@ -191,15 +236,12 @@ def fit_one(config, data, resume=False, print_fn=print):
     pos_weight = (len(data["y_train"]) - n_pos) / n_pos if config.imbalance == "pos_weight" else None
     steps_per_epoch = len(data["y_train"]) // config.batch_size
     total_steps = steps_per_epoch * config.epochs
-
-    history = {"epoch": [], "train_loss": [], "val_loss": [], "val_auc": [], "lr": [], "seconds": []}
-    best = {"epoch": 0, "val_auc": -1.0}
-    first_epoch, step = 1, 0
+    first_epoch, step, history, best = new_progress()
+    if resume:
+        first_epoch, step, history, best = resume_from_checkpoint(config, model, optimizer, steps_per_epoch,
+                                                                  print_fn)
+    atomic_write_text(os.path.join(out, "config.json"), json.dumps(asdict(config), indent=2))
     checkpoint = os.path.join(out, "checkpoint.npz")
-    if resume and os.path.exists(checkpoint):
-        state = restore_checkpoint(checkpoint, model, optimizer)
-        first_epoch, step, history, best = state["epoch"] + 1, state["step"], state["history"], state["best"]
-        print_fn(f"resumed from {checkpoint} after epoch {state['epoch']}")
 
     print_fn(f"training {config.model} ({model.count_params():,} params) "
              f"on {len(data['y_train'])} images, validating on {len(data['y_val'])}; "
@@ -240,9 +282,22 @@ def evaluate_run(model, data, config, histories=None, print_fn=print):
 
     ``histories``: one training history per member (for the training-curves figure).  For an
     ensemble the report also gives each member's own validation and test AUC, so the gain of
-    averaging can be read off; nothing is chosen with them.
+    averaging can be read off; nothing is chosen with them.  The output folder is locked
+    while it is written (``runs.RunLock``).
     """
     out = config.out_dir
+    check_both_classes("validation split", data["y_val"])
+    check_both_classes("test split", data["y_test"])
+    with RunLock(out, print_fn):
+        report, test_probs, threshold = test_report(model, data, config)
+        write_figures(out, data, histories, data["y_test"].astype(int), test_probs, threshold)
+        atomic_write_json(os.path.join(out, "metrics.json"), report)
+    print_fn(summarise(report))
+    return report
+
+
+def test_report(model, data, config):
+    """(metrics report, calibrated test probabilities, validation-chosen threshold)."""
     val_logits, test_logits = predict_logits(model, data["x_val"]), predict_logits(model, data["x_test"])
     y_val, y_test = data["y_val"].astype(int), data["y_test"].astype(int)
 
@@ -278,10 +333,7 @@ def evaluate_run(model, data, config, histories=None, print_fn=print):
     if len(model.members) > 1:                 # an ensemble: each member's own AUC too
         report["member_val_auc"] = [metrics.roc_auc(y_val, predict_logits(m, data["x_val"])) for m in model.members]
         report["member_test_auc"] = [metrics.roc_auc(y_test, predict_logits(m, data["x_test"])) for m in model.members]
-    write_figures(out, data, histories, y_test, test_probs, threshold)
-    atomic_write_json(os.path.join(out, "metrics.json"), report)
-    print_fn(summarise(report))
-    return report
+    return report, test_probs, threshold
 
 
 def write_figures(out, data, histories, y_test, test_probs, threshold):
@@ -321,7 +373,10 @@ def summarise(report):
 
 
 def train_and_evaluate(config, resume=False, print_fn=print):
-    """The whole job: data, training, evaluation; returns the metrics report."""
+    """The whole job: data, training, evaluation; returns the metrics report.  The run folder
+    stays locked from the start of training to the last figure."""
+    check_can_start(config, resume)
     data = prepare_data(config)
-    model, histories, _ = fit(config, data, resume=resume, print_fn=print_fn)
-    return evaluate_run(model, data, config, histories, print_fn=print_fn)
+    with RunLock(config.out_dir, print_fn):
+        model, histories, _ = fit(config, data, resume=resume, print_fn=print_fn)
+        return evaluate_run(model, data, config, histories, print_fn=print_fn)

@@ -10,6 +10,8 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..files import atomic_write
+
 RIGHT_COLOR = "#1a7f37"  # green: a correct prediction
 WRONG_COLOR = "#cf222e"  # red: a wrong one
 
@@ -22,8 +24,10 @@ def new_figure(width, height, layout="constrained"):
 
 
 def save_png(fig, path):
-    """Write ``fig`` to ``path`` as a PNG at 120 dpi (creating the folder); returns the Path."""
+    """Write ``fig`` to ``path`` as a PNG at 120 dpi (creating the folder); returns the Path.
+
+    Written atomically (``files.atomic_write``): a full disk or a kill half-way leaves the
+    old figure, never a truncated one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=120)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), suffix=".png")
     return path
