@@ -55,14 +55,20 @@ def load_model_or_fail(path):
 
 
 def read_image_or_fail(path, size):
-    from .data import read_xray
+    """The uint8 (size, size) grey X-ray in an image or DICOM file (``tinycnn.data.load_xray``).
 
-    if not os.path.isfile(path):
-        raise CommandError(f"no such image file: {path}")
-    pixels, reason = read_xray(path, size)
-    if pixels is None:
-        raise CommandError(f"cannot read {path}: {reason}")
-    return pixels
+    A file that cannot be read is a CommandError naming it. Warnings about an input unlike the
+    training X-rays (tiny, coloured, odd grey levels, DICOM metadata) are printed on stderr,
+    one line each, and the image is still used."""
+    from .data import ImageReadError, load_xray
+
+    try:
+        xray = load_xray(path, size)
+    except ImageReadError as err:
+        raise CommandError(f"cannot read {path}: {err.reason}") from None
+    for warning in xray.warnings:
+        print(f"tinycnn: warning: {warning}", file=sys.stderr)
+    return xray.pixels
 
 
 def command_train(args):
@@ -169,8 +175,16 @@ def build_parser():
     evaluate.add_argument("--out", help="folder for metrics and figures (default: the model's folder)")
     evaluate.set_defaults(run=command_evaluate)
 
-    predict = sub.add_parser("predict", help="probability of pneumonia for X-ray image files")
-    predict.add_argument("images", nargs="+")
+    predict = sub.add_parser(
+        "predict", help="probability of pneumonia for paediatric AP chest X-ray files",
+        description="Probability of pneumonia for chest X-ray files. The model is for paediatric "
+                    "anterior-posterior (AP) chest X-rays: it was trained on Kermany et al.'s images of "
+                    "children aged 1 to 5, and its answer for anything else means little. Reads PNG and "
+                    "TIFF (8- or 16-bit, float TIFF), JPEG and DICOM (pip install "
+                    "\"tinycnn[dicom]\"); README.md, 'What tinycnn predict reads', says how bit depth, "
+                    "windowing, MONOCHROME1, EXIF orientation and colour are handled. Inputs unlike "
+                    "the training X-rays (tiny, coloured, odd grey levels) get a warning on stderr.")
+    predict.add_argument("images", nargs="+", help="image files: .png .tif .jpeg ... or DICOM (.dcm)")
     predict.add_argument("--model", required=True)
     predict.set_defaults(run=command_predict)
 

@@ -6,6 +6,7 @@ Arrays in, arrays out: nothing here knows about Tensors or models.
     data = load_pneumonia()                                   # shipped 64x64 NPZ
     train_idx, val_idx = grouped_stratified_split(data.files_train, data.y_train, 0.15, seed=0)
     x = normalize(data.x_train)                               # float32 (N, 64, 64, 1)
+    xray = load_xray("chest.dcm", size=64)                    # one PNG/TIFF/JPEG/DICOM file
 
 The data are CC BY 4.0 (Kermany et al. 2018); see README.md in this folder.
 """
@@ -18,6 +19,7 @@ from .augment import (
     random_brightness_contrast,
 )
 from .batches import DataLoader, iterate_minibatches, minibatch_indices, number_of_batches
+from .images import IMAGE_SUFFIXES, ImageReadError, XRay, load_xray, read_xray
 from .pneumonia import (
     CLASS_NAMES,
     DEFAULT_PATH,
@@ -30,7 +32,6 @@ from .pneumonia import (
     load_pneumonia_folder,
     normalize,
     preprocess,
-    read_xray,
     standardize_per_image,
     sha256_of_file,
 )
@@ -43,6 +44,8 @@ __all__ = [
     "TRAIN_MEAN",
     "TRAIN_STD",
     "DataLoader",
+    "IMAGE_SUFFIXES",
+    "ImageReadError",
     "PneumoniaData",
     "PneumoniaDataError",
     "affine_warp",
@@ -52,6 +55,7 @@ __all__ = [
     "iterate_minibatches",
     "load_pneumonia",
     "load_pneumonia_folder",
+    "load_xray",
     "minibatch_indices",
     "normalize",
     "preprocess",
@@ -62,4 +66,5 @@ __all__ = [
     "random_brightness_contrast",
     "read_xray",
     "sha256_of_file",
+    "XRay",
 ]

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_xray
 
 DATA_DIR = Path(__file__).resolve().parent
 DEFAULT_PATH = DATA_DIR / "pneumonia_64.npz"
@@ -37,17 +38,11 @@ KNOWN_SHA256 = {
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")  # label 0, label 1
 REQUIRED_SPLITS = ("train", "test")
 OPTIONAL_SPLITS = ("val",)
-IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 
 #: Mean and standard deviation of all pixels of ``x_train`` in ``pneumonia_64.npz``,
 #: after scaling to [0, 1] (123.0 / 255 and 60.0 / 255 grey levels). Used by :func:`normalize`.
 TRAIN_MEAN = 0.4825
 TRAIN_STD = 0.2352
-
-#: Refuse images with more pixels than this (a "decompression bomb": a tiny file that
-#: would expand to gigabytes). The largest original X-ray in the release is about 7.5 Mpx.
-DEFAULT_MAX_PIXELS = 40_000_000
-
 
 class PneumoniaDataError(ValueError):
     """The data file or folder is missing pieces, corrupted, or has the wrong shape."""
@@ -196,12 +191,14 @@ def load_pneumonia_folder(
 ) -> PneumoniaData:
     """Read the public JPEG release: ``path/{train,test[,val]}/{NORMAL,PNEUMONIA}/*.jpeg``.
 
-    Each image is converted to 8-bit grey (Pillow mode ``"L"``) and resized to
-    ``size x size`` with Pillow's LANCZOS filter -- the recipe used for the shipped NPZ.
-    ``path`` may also be a folder that holds ``chest_xray/``.
+    Each image is read by :func:`tinycnn.data.read_xray`, as ``tinycnn predict`` reads it:
+    8-bit images converted to grey (Pillow mode ``"L"``) and resized to ``size x size`` with
+    Pillow's LANCZOS filter -- the recipe used for the shipped NPZ --, 16-bit and float
+    PNG/TIFF by their stored range and DICOM through its windowing (``images.py``,
+    ``dicom.py``), never clipped. ``path`` may also be a folder that holds ``chest_xray/``.
 
-    * Files that are not ``.jpeg/.jpg/.png`` and hidden files (``.DS_Store``, ``._x.jpeg``)
-      are ignored.
+    * Files that are not ``.jpeg/.jpg/.png/.tif/.tiff/.dcm`` and hidden files (``.DS_Store``,
+      ``._x.jpeg``) are ignored.
     * Corrupt or truncated images, and images with more than ``max_pixels`` pixels
       (decompression bombs), are skipped: they are listed in ``result.skipped`` as
       ``(file, reason)`` and reported once with ``warnings.warn``.
@@ -264,28 +261,6 @@ def _read_split(root: Path, split: str, size: int, max_pixels: int, skipped: lis
     y = np.asarray(labels, dtype=np.uint8)[order]
     files = np.asarray(names, dtype=str)[order]
     return x, y, files
-
-
-def read_xray(file: str | Path, size: int, max_pixels: int = DEFAULT_MAX_PIXELS):
-    """Read one image as a uint8 (size, size) grey array.
-
-    Returns ``(image, "")`` on success and ``(None, reason)`` if the file is corrupt,
-    truncated, not an image, or larger than ``max_pixels`` pixels.
-    """
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns (and above twice its limit, raises) for huge images; treat both as errors.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(file) as im:
-                width, height = im.size  # only the header has been read so far
-                if width * height > max_pixels:
-                    return None, f"too large: {width}x{height} pixels > max_pixels={max_pixels}"
-                grey = im.convert("L").resize((size, size), Image.Resampling.LANCZOS)
-                return np.asarray(grey, dtype=np.uint8), ""
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        return None, f"too large (decompression bomb): {err}"
-    except (OSError, SyntaxError, ValueError) as err:  # UnidentifiedImageError is an OSError
-        return None, f"unreadable: {type(err).__name__}: {err}"
 
 
 # --------------------------------------------------------------------------- preprocessing
