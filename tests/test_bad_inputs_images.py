@@ -234,7 +234,7 @@ XR = np.ascontiguousarray(X8[:, 28:228])                     # 256 high, 200 wid
 def exif_orientation(value):
     """A PNG whose EXIF orientation says how to turn the stored pixels to show the X-ray ``XR``."""
     stored = {1: XR, 2: np.fliplr(XR), 3: np.rot90(XR, 2), 4: np.flipud(XR), 5: XR.T,
-              6: np.rot90(XR, 1), 7: np.rot90(XR, 2).T, 8: np.rot90(XR, -1)}[value]
+              6: np.rot90(XR, 1), 7: np.rot90(XR, 2).T, 8: np.rot90(XR, -1)}.get(value, XR)
 
     def build(tmp):
         exif = Image.Exif()
@@ -385,6 +385,10 @@ CASES = [
     case("washed out", low_contrast, reads(SPREAD)),
     # EXIF orientation: the X-ray the right way up, whatever the stored pixels
     *[case(f"EXIF orientation {v}", exif_orientation(v), reads()) for v in range(1, 9)],
+    case("EXIF orientation 9", refused_file(lambda t: exif_orientation(9)(t)[0]),
+         refused("EXIF orientation is 9; expected 1 to 8")),
+    case("corrupt EXIF block", refused_file(lambda t: saved(t / "x.png", Image.fromarray(X8), exif=b"garbage")),
+         refused("EXIF block (which holds the orientation) is corrupt")),
     # DICOM
     case("DICOM 12-bit", dicom(), reads()),
     case("DICOM 8-bit", dicom(X8.astype(np.uint16), bits_stored=8), reads()),
@@ -426,6 +430,7 @@ CASES = [
     case("DICOM cut in its header", truncated_dicom, refused("has no PhotometricInterpretation", "truncated")),
     case("DICOM huge Rows/Columns", dicom_changed(setting(Rows=60000, Columns=50000)),
          refused("too large: 50000x60000 pixels > max_pixels=40000000")),
+    case("DICOM with 0 rows", dicom_changed(setting(Rows=0)), refused("Rows x Columns is 0 x 256")),
     case("DICOM window width 0", dicom_changed(setting(WindowCenter=2048, WindowWidth=0)),
          refused("WindowWidth is 0", "width >= 1")),
     case("DICOM unknown VOILUTFunction", dicom_changed(setting(WindowCenter=2048, WindowWidth=4096,
@@ -433,6 +438,8 @@ CASES = [
          refused("VOILUTFunction is 'CUBIC'")),
     case(".dcm that is not DICOM", refused_file(lambda t: saved_bytes(t / "x.dcm", b"\x00" * 300)),
          refused("is not a DICOM file")),
+    case("DICM marker, no DICOM header", refused_file(lambda t: saved_bytes(t / "x.img", b"\x00" * 128 + b"DICM" + b"\xff" * 64)),
+         refused("has no PhotometricInterpretation: not a DICOM image, or the file is truncated")),
 ]
 
 
@@ -483,6 +490,7 @@ def test_dicom_without_pydicom_names_the_extra(tmp_path, monkeypatch):
 @pytest.mark.parametrize("size, error, words", [
     (0, ValueError, "size must be >= 1 (pixels), got 0"),
     (-64, ValueError, "size must be >= 1 (pixels), got -64"),
+    (100_000, ValueError, "size must be <= 4096 (pixels), got 100000"),
     (2.5, TypeError, "size must be an int (pixels), got float 2.5"),
     ("64", TypeError, "size must be an int (pixels), got str '64'"),
     (True, TypeError, "size must be an int (pixels), got bool True"),

@@ -21,6 +21,8 @@ chest, a lateral View Position, a patient older than the training children (1-5 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .images import ImageReadError, check_pixel_count, scale_to_uint8
@@ -51,18 +53,35 @@ def lut_functions():
 
 
 def read_dicom(f, file, max_pixels: int) -> tuple[np.ndarray, list[str]]:
-    """Full-resolution uint8 grey levels of a DICOM X-ray, and warnings about its metadata."""
+    """Full-resolution uint8 grey levels of a DICOM X-ray, and warnings about it.
+
+    pydicom's own warnings about a file it could read (a malformed value, say) become
+    one-line warnings naming the file, like the ones about its metadata.
+    """
     pydicom = import_pydicom(file)
-    header = read_dataset(pydicom, f, file, stop_before_pixels=True)
-    check_header(header, file, max_pixels)     # before the pixel data is read at all
-    f.seek(0)
-    ds = read_dataset(pydicom, f, file, stop_before_pixels=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        header = read_dataset(pydicom, f, file, stop_before_pixels=True)
+        check_header(header, file, max_pixels)     # before the pixel data is read at all
+        f.seek(0)
+        ds = read_dataset(pydicom, f, file, stop_before_pixels=False)
+        grey = displayed_grey(ds, file)
+    notes = [f"{file}: pydicom: {one_line(w.message)}" for w in caught if issubclass(w.category, UserWarning)]
+    return grey, notes + metadata_warnings(ds, file)
+
+
+def displayed_grey(ds, file) -> np.ndarray:
+    """Steps 1-4 of the module docstring: stored values to the uint8 grey a viewer shows."""
+    stored = stored_values(ds, file)
     apply_modality_lut, _ = lut_functions()
-    values = apply_modality_lut(stored_values(ds, file), ds)
-    grey = voi_to_uint8(values, ds, file)
-    if ds.PhotometricInterpretation == "MONOCHROME1":
-        grey = 255 - grey
-    return grey, metadata_warnings(ds, file)
+    try:
+        grey = voi_to_uint8(apply_modality_lut(stored, ds), ds, file)
+    except ImageReadError:
+        raise
+    except (AttributeError, IndexError, KeyError, ValueError, TypeError, NotImplementedError) as err:
+        raise ImageReadError(file, f"cannot apply its rescale, LUT or window: {type(err).__name__}: "
+                                   f"{one_line(err)}") from None
+    return 255 - grey if ds.PhotometricInterpretation == "MONOCHROME1" else grey
 
 
 def read_dataset(pydicom, f, file, stop_before_pixels: bool):
@@ -70,8 +89,8 @@ def read_dataset(pydicom, f, file, stop_before_pixels: bool):
     try:
         return pydicom.dcmread(f, stop_before_pixels=stop_before_pixels)
     except pydicom.errors.InvalidDicomError:
-        raise ImageReadError(file, "is not a DICOM file (no 'DICM' marker at byte 128), "
-                                   "though its name ends in .dcm") from None
+        raise ImageReadError(file, "is not a DICOM file (no 'DICM' marker at byte 128 "
+                                   "and no DICOM header)") from None
     except (OSError, EOFError, ValueError, KeyError, TypeError, OverflowError) as err:
         raise ImageReadError(file, f"unreadable DICOM: {type(err).__name__}: {one_line(err)}") from None
 
@@ -82,7 +101,7 @@ def one_line(err: Exception) -> str:
 
 def check_header(ds, file, max_pixels: int) -> None:
     """Refuse what cannot be one grey X-ray: colour, several frames, too many pixels."""
-    samples = int(ds.get("SamplesPerPixel", 1))
+    samples = whole_number(ds, "SamplesPerPixel", 1, file)
     if samples != 1:
         raise ImageReadError(file, f"SamplesPerPixel is {samples}: a colour DICOM image; "
                                    "tinycnn reads grey X-rays (MONOCHROME1/MONOCHROME2)")
@@ -93,11 +112,25 @@ def check_header(ds, file, max_pixels: int) -> None:
     if photometric not in GREY_INTERPRETATIONS:
         raise ImageReadError(file, f"PhotometricInterpretation is {photometric!r}: tinycnn reads "
                                    "grey X-rays (MONOCHROME1/MONOCHROME2)")
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    frames = whole_number(ds, "NumberOfFrames", 1, file)
     if frames > 1:
         raise ImageReadError(file, f"NumberOfFrames is {frames}: a multi-frame DICOM; "
                                    "export the one frame to classify as its own file")
-    check_pixel_count(file, int(ds.Columns), int(ds.Rows), max_pixels)
+    rows, columns = whole_number(ds, "Rows", None, file), whole_number(ds, "Columns", None, file)
+    if rows < 1 or columns < 1:
+        raise ImageReadError(file, f"Rows x Columns is {rows} x {columns}: an image has at least one pixel")
+    check_pixel_count(file, columns, rows, max_pixels)
+
+
+def whole_number(ds, name: str, default, file) -> int:
+    """An integer attribute (``default`` when absent or empty), or an error naming it."""
+    value = ds.get(name, None)
+    if value is None or value == "":
+        value = default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ImageReadError(file, f"{name} is {value!r}, not a whole number") from None
 
 
 def stored_values(ds, file) -> np.ndarray:
@@ -152,7 +185,8 @@ def window_to_uint8(values, center: float, width: float, function: str, file) ->
         raise ImageReadError(file, f"WindowWidth is {width:g} (WindowCenter {center:g}): "
                                    f"a {function} window needs a finite centre and a width {needed}")
     if function == "SIGMOID":
-        return np.rint(255.0 / (1.0 + np.exp(-4.0 * (values - center) / width))).astype(np.uint8)
+        exponent = np.clip(-4.0 * (values - center) / width, -700, 700)     # exp(710) overflows
+        return np.rint(255.0 / (1.0 + np.exp(exponent))).astype(np.uint8)
     half = (width - 1) / 2 if function == "LINEAR" else width / 2
     middle = center - 0.5 if function == "LINEAR" else center
     return scale_to_uint8(values, middle - half, middle + half)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +44,14 @@ IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".tif", ".tiff", ".dcm"})
 #: would expand to gigabytes). The largest original X-ray in the release is about 7.5 Mpx.
 DEFAULT_MAX_PIXELS = 40_000_000
 
+#: The largest output side: a network input far beyond any here (64, 128) but bounded in memory.
+MAX_SIZE = 4096
+
 #: Bit depths of X-ray detectors; the first that holds an integer image's maximum is its range.
 DETECTOR_BITS = (8, 10, 12, 14, 16)
+
+#: The EXIF tag that says how to turn the stored pixels to show the image upright.
+EXIF_ORIENTATION = 0x0112
 
 #: Pillow modes with more than 8 bits per pixel, read by their values, not through "L".
 DEEP_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
@@ -78,7 +85,7 @@ def load_xray(file: str | Path, size: int, max_pixels: int = DEFAULT_MAX_PIXELS)
     truncated, too large, or a kind of image that cannot be turned into one grey X-ray
     (multi-frame, colour DICOM). ``size`` and ``max_pixels`` must be positive ints.
     """
-    check_positive_int("size", size)
+    check_positive_int("size", size, largest=MAX_SIZE)
     check_positive_int("max_pixels", max_pixels)
     with open_regular_file(file) as f:
         if is_dicom(file, f):
@@ -105,12 +112,14 @@ def read_xray(file: str | Path, size: int, max_pixels: int = DEFAULT_MAX_PIXELS)
         return None, err.reason
 
 
-def check_positive_int(name: str, value) -> None:
-    """Refuse a ``size``/``max_pixels`` that is not an int >= 1 (a bool is not a size)."""
+def check_positive_int(name: str, value, largest: int | None = None) -> None:
+    """Refuse a ``size``/``max_pixels`` that is not an int in 1..largest (a bool is not a size)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"read_xray: {name} must be an int (pixels), got {type(value).__name__} {value!r}")
     if value < 1:
         raise ValueError(f"read_xray: {name} must be >= 1 (pixels), got {value}")
+    if largest is not None and value > largest:
+        raise ValueError(f"read_xray: {name} must be <= {largest} (pixels), got {value}")
 
 
 # --------------------------------------------------------------------------- the file
@@ -173,7 +182,7 @@ def read_with_pillow(f, file, max_pixels: int) -> tuple[np.ndarray, list[str]]:
                 if frames > 1:
                     raise ImageReadError(file, f"has {frames} frames (an animation or a multi-page "
                                                "file); give one image per file")
-                return grey_levels(ImageOps.exif_transpose(im), file)
+                return grey_levels(upright(im, file), file)
     except ImageReadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -199,6 +208,23 @@ def unidentified_reason(f) -> str:
     if known:
         return f"unreadable: starts like a {known} file but its header is corrupt or truncated"
     return "unreadable: not an image (no known format: PNG, JPEG, TIFF, ... or DICOM expected)"
+
+
+def upright(im: Image.Image, file) -> Image.Image:
+    """The image turned the way its EXIF orientation tag says (1..8; no tag: as stored).
+
+    A corrupt EXIF block or an orientation outside 1..8 is an error: the turn would be a guess.
+    """
+    try:
+        orientation = im.getexif().get(EXIF_ORIENTATION)
+        if orientation is not None and orientation not in range(1, 9):
+            raise ImageReadError(file, f"EXIF orientation is {orientation!r}; expected 1 to 8")
+        return ImageOps.exif_transpose(im)
+    except (SyntaxError, ValueError, KeyError, TypeError, struct.error) as err:
+        if isinstance(err, ImageReadError):
+            raise
+        raise ImageReadError(file, f"its EXIF block (which holds the orientation) is corrupt: "
+                                   f"{type(err).__name__}: {err}") from None
 
 
 def check_pixel_count(file, width: int, height: int, max_pixels: int) -> None:
