@@ -216,15 +216,13 @@ def upright(im: Image.Image, file) -> Image.Image:
     A corrupt EXIF block or an orientation outside 1..8 is an error: the turn would be a guess.
     """
     try:
-        orientation = im.getexif().get(EXIF_ORIENTATION)
-        if orientation is not None and orientation not in range(1, 9):
-            raise ImageReadError(file, f"EXIF orientation is {orientation!r}; expected 1 to 8")
-        return ImageOps.exif_transpose(im)
+        orientation = im.getexif().get(EXIF_ORIENTATION, 1)
     except (SyntaxError, ValueError, KeyError, TypeError, struct.error) as err:
-        if isinstance(err, ImageReadError):
-            raise
         raise ImageReadError(file, f"its EXIF block (which holds the orientation) is corrupt: "
                                    f"{type(err).__name__}: {err}") from None
+    if orientation not in range(1, 9):
+        raise ImageReadError(file, f"EXIF orientation is {orientation!r}; expected 1 to 8")
+    return ImageOps.exif_transpose(im)
 
 
 def check_pixel_count(file, width: int, height: int, max_pixels: int) -> None:
