@@ -1,384 +1,198 @@
-"""Images per second of whole models, tinycnn vs the same architecture in PyTorch.
+"""Whole networks: a training step and batch-1 inference, tinycnn vs PyTorch (NCHW and channels_last).
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_models.py [--quick]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_models.py
 
-For each model and input size: forward (eval mode, no graph) and forward + backward
-(training mode, loss = mean of the squared logits), batch 8, both
-frameworks on 2 threads (torch.set_num_threads(2), numba.set_num_threads(2)), the median
-of several timed runs after warm-up runs.  The PyTorch model is generated from the tinycnn
-model layer by layer (NCHW, the same padding, the same weights) and the two forward
-outputs are checked to agree before anything is timed.  The results replace the models
-section of benchmarks/RESULTS.md (between its markers); everything else in that file is
-kept.
+(NumPy's OpenBLAS runs at about half speed when those two variables force a core type.)
+
+The question it answers: how long does one training step take at the batch sizes people
+train with, and one image at inference, if I use tinycnn instead of PyTorch?
+
+- Models: ``pneumonia_net`` 64x64x1 batch 64 (the main job), MobileNetV1 alpha 0.5 at
+  128x128x1 batch 32, EfficientNet-B0 at 128x128x1 batch 16, one logit each.
+- Training step = forward (training mode: batch statistics, dropout, drop-connect) +
+  binary cross-entropy + zero the gradients + backward.  No optimizer update (issue 12's
+  definition: forward + backward).  Inference = one image, eval mode, no graph
+  (``tc.no_grad()`` / ``torch.inference_mode()``).
+- PyTorch runs the same network, generated from the tinycnn model layer by layer (see
+  ``_export.py`` / ``_torch_port.py``) with the same weights (batch-norm statistics set from
+  one batch first), in NCHW and in channels_last; before timing, each torch worker checks
+  its eval and training-mode outputs (dropout off) against tinycnn's (max relative error
+  <= 1e-3).  The ratio is tinycnn / the faster torch layout.
+- Every measurement runs in its own fresh process, one per (framework, model): the parent
+  loads neither torch nor Numba nor tinycnn's kernels.  2 threads each: OMP_NUM_THREADS,
+  NUMBA_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS = 2 in the worker's environment
+  before it imports anything, and torch.set_num_threads(2).  Rounds (default 3) alternate
+  tinycnn / torch NCHW / torch channels_last workers (the order rotating by round); each
+  worker reports the median of its timed steps after warm-up; the tables give the median
+  of the per-process medians and, in brackets, their spread (max / min).
+- Two allocators: glibc as it comes (the headline: what users run) and glibc with trimming
+  off (MALLOC_TRIM_THRESHOLD_ / MALLOC_MMAP_THRESHOLD_ = 2**40 in the worker's environment).
+  Each worker counts minor page faults per timed step (getrusage ru_minflt).
+- Import order: tinycnn workers that import numba and call numba.set_num_threads(2) before
+  tinycnn, or torch before tinycnn, report tinycnn's chosen threading layer and the step time
+  of the main job, next to the plain order.
+- Also recorded: the load average before and after, NumPy's BLAS kernel and threads
+  (threadpoolctl if installed, else OpenBLAS's own answer), whether OPENBLAS_CORETYPE /
+  OPENBLAS_L2_SIZE were set, versions.  Why not pyperf: see _harness.py.
+
+A full run writes the models section of benchmarks/RESULTS.md (between its markers); a run
+with --smoke, --models or --no-write only prints.  --smoke: tiny inputs, 1 round, 2 steps.
 """
 
 import argparse
 import os
-import platform
-import statistics
 import sys
-import time
+import tempfile
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import _harness as H  # noqa: E402
 
-import tinycnn as tc  # noqa: E402
-from tinycnn import nn  # noqa: E402
-from tinycnn.files import replace_marked_section  # noqa: E402
-from tinycnn.kernels.shapes import resolve_padding  # noqa: E402
-from tinycnn.models import efficientnet_b0, mobilenet_v1, pneumonia_net  # noqa: E402
-
+SCRIPT = os.path.abspath(__file__)
+RESULTS = os.path.join(os.path.dirname(SCRIPT), "RESULTS.md")
 START, END = "<!-- models:start -->", "<!-- models:end -->"
-THREADS = 2
+COMMAND = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_models.py"
+
+#: name -> (registry name, builder arguments, input shape, training batch, label)
+MODELS = {
+    "pneumonia_net": ("pneumonia_net", {}, (64, 64, 1), 64, "`pneumonia_net` 64x64x1 (the main job)"),
+    "mobilenet_v1": ("mobilenet_v1", {"alpha": 0.5, "num_classes": 1}, (128, 128, 1), 32,
+                     "MobileNetV1 alpha 0.5, 128x128x1"),
+    "efficientnet_b0": ("efficientnet_b0", {"num_classes": 1}, (128, 128, 1), 16, "EfficientNet-B0, 128x128x1"),
+}
+SMOKE_MODELS = {
+    "pneumonia_net": ("pneumonia_net", {}, (32, 32, 1), 4, "pneumonia_net (smoke)"),
+    "mobilenet_v1": ("mobilenet_v1", {"alpha": 0.25, "num_classes": 1}, (32, 32, 1), 2, "MobileNetV1 (smoke)"),
+    "efficientnet_b0": ("efficientnet_b0", {"num_classes": 1}, (64, 64, 1), 2, "EfficientNet-B0 (smoke)"),
+}
+#: issue 12's targets for the training-step ratio tinycnn / faster torch layout
+TARGETS = {"pneumonia_net": 1.0, "mobilenet_v1": 1.0, "efficientnet_b0": 1.2}
+#: worker name -> (framework, torch memory layout)
+FRAMEWORKS = {"tinycnn": ("tinycnn", None), "torch-nchw": ("torch", "nchw"),
+              "torch-cl": ("torch", "channels_last")}
+IMPORT_ORDERS = ("tinycnn-first", "numba-first", "torch-first")
+TOLERANCE = 1e-3
 
 
-# ---------------------------------------------------------------------- tinycnn -> torch
+# ---------------------------------------------------------------------- workers
 
 
-def torch_equivalent(model):
-    """The same network in PyTorch (NCHW), with the same weights."""
-    import torch
-    tnn = torch.nn
-
-    def t(a):
-        return torch.tensor(np.ascontiguousarray(a))
-
-    def pad_then(module, pads):
-        (top, bottom), (left, right) = pads
-        if top == bottom and left == right:
-            module.padding = (top, left)
-            return module
-        return tnn.Sequential(tnn.ZeroPad2d((left, right, top, bottom)), module)
-
-    def act(name):
-        return {None: tnn.Identity(), "linear": tnn.Identity(), "relu": tnn.ReLU(),
-                "relu6": tnn.ReLU6(), "swish": tnn.SiLU(), "silu": tnn.SiLU(),
-                "sigmoid": tnn.Sigmoid()}[name]
-
-    class GAP(tnn.Module):
-        def __init__(self, keepdims):
-            super().__init__()
-            self.keepdims = keepdims
-
-        def forward(self, x):
-            return x.mean(dim=(2, 3), keepdim=self.keepdims)
-
-    class Flatten(tnn.Module):           # flatten in NHWC order, as tinycnn does
-        def forward(self, x):
-            return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
-
-    class SE(tnn.Module):
-        def __init__(self, se):
-            super().__init__()
-            self.reduce = convert(se.reduce, (1, 1, se.channels))
-            self.expand = convert(se.expand, (1, 1, se.se_channels))
-
-        def forward(self, x):
-            return x * self.expand(self.reduce(x.mean(dim=(2, 3), keepdim=True)))
-
-    class MBConv(tnn.Module):
-        def __init__(self, block, shape):
-            super().__init__()
-            layers = []
-            for child in (block.expand_conv, block.expand_bn, block.expand_activation,
-                          block.dwconv, block.bn, block.activation):
-                if child is not None:
-                    layers.append(convert(child, shape))
-                    shape = child.output_shape(shape)
-            self.body = tnn.Sequential(*layers)
-            self.se = SE(block.se) if block.se is not None else tnn.Identity()
-            self.project = tnn.Sequential(convert(block.project_conv, shape),
-                                          convert(block.project_bn, None))
-            self.skip = block.has_skip
-            self.drop = block.drop.rate if block.drop is not None else 0.0
-
-        def forward(self, x):
-            h = self.project(self.se(self.body(x)))
-            if not self.skip:
-                return h
-            if self.training and self.drop > 0:
-                keep = 1 - self.drop
-                mask = torch.bernoulli(torch.full((x.shape[0], 1, 1, 1), keep)) / keep
-                h = h * mask
-            return h + x
-
-    def convert(layer, shape):
-        if isinstance(layer, nn.MBConv):
-            return MBConv(layer, shape)
-        if isinstance(layer, nn.DepthwiseConv2D):
-            C, M = layer.in_channels, layer.depth_multiplier
-            m = tnn.Conv2d(C, C * M, layer.kernel_size, stride=layer.strides, groups=C,
-                           bias=layer.use_bias)
-            m.weight.data = t(layer.kernel.data.reshape(*layer.kernel_size, C * M).transpose(2, 0, 1)[:, None])
-            if layer.use_bias:
-                m.bias.data = t(layer.bias.data)
-            pads = resolve_padding(layer.padding, shape[:2], layer.kernel_size, layer.strides)
-            return tnn.Sequential(pad_then(m, pads), act(layer.activation))
-        if isinstance(layer, nn.Conv2D):
-            m = tnn.Conv2d(layer.in_channels, layer.filters, layer.kernel_size, stride=layer.strides,
-                           bias=layer.use_bias)
-            m.weight.data = t(layer.kernel.data.transpose(3, 2, 0, 1))
-            if layer.use_bias:
-                m.bias.data = t(layer.bias.data)
-            pads = resolve_padding(layer.padding, shape[:2], layer.kernel_size, layer.strides)
-            return tnn.Sequential(pad_then(m, pads), act(layer.activation))
-        if isinstance(layer, nn.BatchNorm2D):
-            m = tnn.BatchNorm2d(layer.channels, eps=layer.epsilon, momentum=1 - layer.momentum)
-            m.weight.data, m.bias.data = t(layer.gamma.data), t(layer.beta.data)
-            m.running_mean.data, m.running_var.data = t(layer.moving_mean), t(layer.moving_variance)
-            return m
-        if isinstance(layer, (nn.ReLU, nn.ReLU6, nn.Swish, nn.Sigmoid)):
-            return {nn.ReLU: tnn.ReLU, nn.ReLU6: tnn.ReLU6, nn.Swish: tnn.SiLU,
-                    nn.Sigmoid: tnn.Sigmoid}[type(layer)]()
-        if isinstance(layer, nn.MaxPool2D):
-            return tnn.MaxPool2d(layer.pool_size, layer.strides)
-        if isinstance(layer, nn.AvgPool2D):
-            return tnn.AvgPool2d(layer.pool_size, layer.strides)
-        if isinstance(layer, nn.GlobalAveragePooling2D):
-            return GAP(layer.keepdims)
-        if isinstance(layer, nn.Flatten):
-            return Flatten()
-        if isinstance(layer, nn.Dropout):
-            return tnn.Dropout(layer.rate)
-        if isinstance(layer, nn.Dense):
-            m = tnn.Linear(layer.in_features, layer.units, bias=layer.use_bias)
-            m.weight.data = t(layer.kernel.data.T)
-            if layer.use_bias:
-                m.bias.data = t(layer.bias.data)
-            return tnn.Sequential(m, act(layer.activation))
-        raise TypeError(f"no PyTorch equivalent for {layer.describe()}")
-
-    return tnn.Sequential(*[convert(layer, shape) for layer, shape, _ in model.layer_shapes()])
+def worker_main(task_path):
+    """In a worker process: do the task (it imports the frameworks itself, in its order)."""
+    import _models_worker
+    _models_worker.run(H.read_task(task_path))
 
 
-# ---------------------------------------------------------------------- timing
+# ---------------------------------------------------------------------- the plan
 
 
-def median_times(fns, warmup, runs):
-    """Median seconds of each function; the runs are interleaved (a, b, a, b, ...) so that
-    other load on the machine hits both frameworks alike."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times = [[] for _ in fns]
-    for _ in range(runs):
-        for fn, t in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            t.append(time.perf_counter() - start)
-    return tuple(statistics.median(t) for t in times)
+def rotated(items, k):
+    k %= len(items)
+    return list(items[k:]) + list(items[:k])
 
 
-def calibrate_batch_norm(model, x):
-    """Set every BN's moving statistics to those of this batch (one training-mode pass with
-    momentum 0, dropout off), so that eval-mode activations have a realistic scale instead
-    of shrinking towards denormal numbers (which slow both frameworks down)."""
-    saved = []
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2D):
-            saved.append((m, m.momentum))
-            m.momentum = 0.0
-    model.train()
-    for m in model.modules():
-        if isinstance(m, (nn.Dropout, nn.DropConnect)):
-            m.eval()
-    with tc.no_grad():
-        model(tc.Tensor(x))
-    for m, momentum in saved:
-        m.momentum = momentum
-    model.eval()
+def plan(args):
+    """[(kind, label, task, allocator)]: the export worker, then the rounds."""
+    cases = SMOKE_MODELS if args.smoke else MODELS
+    steps = dict(warmup=args.warmup, steps=args.steps, infer_warmup=args.infer_warmup,
+                 infer_steps=args.infer_steps, cases={m: cases[m][:4] for m in args.models})
+    groups = [[m] for m in args.models] if not args.smoke else [list(args.models)]
+    tasks = [("export", "export models", dict(mode="export", models=list(args.models), **steps), "default")]
+    for r in range(args.rounds):
+        for models in groups:
+            for allocator in args.allocators:
+                for fw in rotated(list(FRAMEWORKS), r):
+                    label = f"round {r + 1} {fw} {'+'.join(models)} [{allocator}]"
+                    framework, layout = FRAMEWORKS[fw]
+                    task = dict(mode="time", framework=framework, layout=layout, worker=fw, models=models, **steps)
+                    tasks.append((f"{fw} {models} {allocator}", label, task, allocator))
+        if args.import_order:
+            for order in rotated(IMPORT_ORDERS, r):
+                task = dict(mode="import-order", order=order, models=[args.import_order_model],
+                            train_only=True, **steps)
+                tasks.append((f"order {order}", f"round {r + 1} import order {order}", task, "default"))
+    return tasks
 
 
-def set_random_off(model, torch_model):
-    """Dropout and drop-connect off in both, so training-mode outputs can be compared."""
-    for m in model.modules():
-        if isinstance(m, (nn.Dropout, nn.DropConnect)):
-            m.eval()
-    for m in torch_model.modules():
-        if type(m).__name__ == "Dropout":
-            m.eval()
-        if hasattr(m, "drop"):
-            m.saved_drop, m.drop = m.drop, 0.0
+def run_plan(tasks, folder):
+    """Run every task; returns {"export": result, (allocator, framework, model): [results],
+    ("order", order): [results]}, one result per worker."""
+    progress = H.Progress(kind for kind, _, _, _ in tasks)
+    collected = {}
+    for k, (kind, label, task, allocator) in enumerate(tasks):
+        task = dict(task, data=folder)
+        result = H.run_worker(SCRIPT, task, allocator, folder, f"w{k:03d}")
+        progress.done(kind, label, result["wall_seconds"])
+        if task["mode"] == "export":
+            collected["export"] = result
+        elif task["mode"] == "import-order":
+            collected.setdefault(("order", task["order"]), []).append(result)
+        else:
+            for model in task["models"]:
+                collected.setdefault((allocator, task["worker"], model), []).append(result)
+    return collected
 
 
-def set_random_on(model, torch_model):
-    model.train()
-    torch_model.train()
-    for m in torch_model.modules():
-        if hasattr(m, "saved_drop"):
-            m.drop = m.saved_drop
+# ---------------------------------------------------------------------- main
 
 
-def relative_error(ours, theirs):
-    return float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-30))
-
-
-def bench_one(label, build, input_shape, batch, warmup, runs):
-    import torch
-    model = build(input_shape)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, *input_shape)).astype(np.float32)
-    xt = torch.tensor(x.transpose(0, 3, 1, 2).copy())
-    calibrate_batch_norm(model, x)
-    torch_model = torch_equivalent(model)
-
-    # the two must compute the same function before their speed means anything
-    model.eval()
-    torch_model.eval()
-    with tc.no_grad():
-        ours = model(tc.Tensor(x)).data
-    with torch.no_grad():
-        theirs = torch_model(xt).numpy()
-    err = relative_error(ours, theirs)
-    model.train()
-    torch_model.train()
-    set_random_off(model, torch_model)
-    with tc.no_grad():
-        ours = model(tc.Tensor(x)).data
-    with torch.no_grad():
-        theirs = torch_model(xt).numpy()
-    err = max(err, relative_error(ours, theirs))
-    set_random_on(model, torch_model)
-    calibrate_batch_norm(model, x)            # undo the moving-average updates of that pass
-    if err > 1e-3:
-        raise AssertionError(f"{label}: tinycnn and PyTorch disagree (max rel. error {err:.2e})")
-
-    def ours_forward():
-        with tc.no_grad():
-            model(tc.Tensor(x))
-
-    def torch_forward():
-        with torch.no_grad():
-            torch_model(xt)
-
-    xs = tc.Tensor(x)
-
-    def ours_train():
-        out = model(xs)
-        loss = (out * out).mean()
-        model.zero_grad()
-        loss.backward()
-
-    def torch_train():
-        out = torch_model(xt)
-        loss = (out * out).mean()
-        torch_model.zero_grad(set_to_none=True)
-        loss.backward()
-
-    results = {}
-    model.eval()
-    torch_model.eval()
-    results["forward"] = median_times([ours_forward, torch_forward], warmup, runs)
-    model.train()
-    torch_model.train()
-    results["train"] = median_times([ours_train, torch_train], warmup, runs)
-    return {"label": label, "input": "x".join(map(str, input_shape)), "batch": batch,
-            "params": model.count_params(), "max_rel_err": err, **results}
-
-
-CASES = [
-    # (label, builder(input_shape), input shape)
-    ("mobilenet_v1 (alpha 1, 1000 classes)",
-     lambda s: mobilenet_v1(input_shape=s, num_classes=1000), (224, 224, 3)),
-    ("mobilenet_v1 (alpha 1, 1000 classes)",
-     lambda s: mobilenet_v1(input_shape=s, num_classes=1000), (128, 128, 1)),
-    ("efficientnet_b0 (1000 classes)",
-     lambda s: efficientnet_b0(input_shape=s, num_classes=1000), (224, 224, 3)),
-    ("efficientnet_b0 (1000 classes)",
-     lambda s: efficientnet_b0(input_shape=s, num_classes=1000), (128, 128, 1)),
-    ("pneumonia_net (1 logit)", lambda s: pneumonia_net(input_shape=s), (64, 64, 1)),
-    ("mobilenet_v1 alpha 0.25 (1 logit)",
-     lambda s: mobilenet_v1(input_shape=s, num_classes=1, alpha=0.25), (64, 64, 1)),
-]
-
-
-def format_section(rows, args):
-    import numba
-    import torch
-    lines = [START, "## Models: images / second, tinycnn vs PyTorch", ""]
-    lines.append(f"Command: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_models.py"
-                 f"{' --quick' if args.quick else ''}`  ")
-    lines.append(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}; "
-                 f"numpy {np.__version__}, numba {numba.__version__}, torch {torch.__version__}; "
-                 f"{THREADS} threads each (torch.set_num_threads, numba.set_num_threads).  ")
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    if load:
-        lines.append(f"Load average when it finished: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
-                     f"(1 / 5 / 15 min; other work on the machine slows both frameworks).  ")
-    lines.append(f"Batch {rows[0]['batch'] if rows else '-'}, median of {args.runs} timed runs after "
-                 f"{args.warmup} warm-up runs, tinycnn and PyTorch runs interleaved.  Forward: eval mode, no graph.  Train step: forward "
-                 "(training mode: batch statistics, dropout, drop-connect) + loss + backward, no "
-                 "optimizer update.  The PyTorch networks are generated from the tinycnn models "
-                 "layer by layer (NCHW, same padding, same weights, batch-norm statistics set from "
-                 "one batch); their outputs (eval and training mode, dropout off) agree to the "
-                 "relative error shown before timing.  Kernel backend: "
-                 f"`{os.environ.get('TINYCNN_KERNELS', 'fast')}`.")
-    lines.append("")
-    lines.append("| model | input | params | forward img/s tinycnn | forward img/s torch | time ratio tinycnn / torch "
-                 "| train img/s tinycnn | train img/s torch | time ratio tinycnn / torch | max rel err |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        b = r["batch"]
-        fo, ft = r["forward"]
-        to, tt = r["train"]
-        lines.append(f"| {r['label']} | {r['input']} | {r['params']:,} | {b / fo:.1f} | {b / ft:.1f} | "
-                     f"{fo / ft:.2f}x | {b / to:.1f} | {b / tt:.1f} | {to / tt:.2f}x | {r['max_rel_err']:.1e} |")
-    lines.append("")
-    target = [r for r in rows if r["label"].startswith("mobilenet_v1 (alpha 1") and r["input"] == "128x128x1"]
-    if target:
-        ratio = target[0]["train"][0] / target[0]["train"][1]
-        verdict = "met" if ratio <= 2.5 else "NOT met"
-        lines.append(f"Target (MobileNetV1 at 128x128x1, train step within 2.5x of PyTorch): "
-                     f"{ratio:.2f}x, {verdict}.")
-        lines.append("")
-    lines.append("Caveat: the dev machine is shared; with another process busy on one of the two cores, "
-                 "tinycnn's two-thread kernels (Numba parallel loops + OpenBLAS) slow down far more "
-                 "than PyTorch does, so rows measured under load overstate the gap.  Compare the "
-                 "load average above, and rerun on an idle machine for figures to quote.")
-    lines.append("")
-    lines.append(END)
-    return "\n".join(lines)
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--smoke", action="store_true", help="tiny inputs, 1 round, 2 steps; prints only")
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ", ".join(MODELS))
+    ap.add_argument("--rounds", type=int, default=None, help="rounds of fresh workers (default 3)")
+    ap.add_argument("--steps", type=int, default=None, help="timed training steps per worker (default 15)")
+    ap.add_argument("--warmup", type=int, default=None, help="warm-up training steps (default 3)")
+    ap.add_argument("--allocators", default="default,notrim", help="default, notrim or both (default)")
+    ap.add_argument("--no-import-order", dest="import_order", action="store_false",
+                    help="skip the import-order check")
+    ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
+    args = ap.parse_args(argv)
+    args.models = [m for m in args.models.split(",") if m]
+    unknown = sorted(set(args.models) - set(MODELS))
+    if unknown or not args.models:
+        ap.error(f"--models: unknown {unknown or 'empty list'}; choose from {', '.join(MODELS)}")
+    args.allocators = [a for a in args.allocators.split(",") if a]
+    bad = sorted(set(args.allocators) - set(H.ALLOCATORS)) or ([] if args.allocators else ["(none)"])
+    if bad:
+        ap.error(f"--allocators: unknown {bad}; choose from {', '.join(H.ALLOCATORS)}")
+    small = args.smoke
+    args.rounds = args.rounds if args.rounds is not None else (1 if small else 3)
+    args.steps = args.steps if args.steps is not None else (2 if small else 15)
+    args.warmup = args.warmup if args.warmup is not None else (1 if small else 3)
+    args.infer_steps, args.infer_warmup = (2, 1) if small else (30, 5)
+    args.import_order_model = "pneumonia_net" if "pneumonia_net" in args.models else args.models[0]
+    for name in ("rounds", "steps"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    return args
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer runs, skip the 224x224 cases (a smoke test)")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--runs", type=int, default=None)
-    parser.add_argument("--warmup", type=int, default=None)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
-    parser.add_argument("--only", default="", help="run only cases whose 'label input' contains this")
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args(argv)
-    args.runs = args.runs or (2 if args.quick else 5)
-    args.warmup = args.warmup or (1 if args.quick else 2)
-
-    import numba
-    import torch
-    torch.set_num_threads(THREADS)
-    numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
-
-    rows = []
-    for label, build, shape in CASES:
-        if args.quick and shape[0] > 128:
-            continue
-        if args.only and args.only not in f"{label} {'x'.join(map(str, shape))}":
-            continue
-        start = time.perf_counter()
-        r = bench_one(label, build, shape, args.batch, args.warmup, args.runs)
-        rows.append(r)
-        b = r["batch"]
-        print(f"{label:<40} {r['input']:>11}  forward {b / r['forward'][0]:7.1f} vs {b / r['forward'][1]:7.1f} img/s"
-              f"  train {b / r['train'][0]:7.1f} vs {b / r['train'][1]:7.1f} img/s"
-              f"  ({r['train'][0] / r['train'][1]:.2f}x)  [{time.perf_counter() - start:.0f}s]", flush=True)
-    section = format_section(rows, args)
+    args = parse_args(argv)
+    if args.worker:
+        return worker_main(args.worker)
+    import _models_report as R
+    facts = H.machine_facts()
+    H.warn_forced_blas(facts)
+    tasks = plan(args)
+    print(f"{len(tasks)} fresh worker processes: {args.rounds} round(s) of {len(args.models)} model(s) x "
+          f"{len(args.allocators)} allocator(s) x {len(FRAMEWORKS)} frameworks"
+          f"{', plus the import-order check' if args.import_order else ''}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="tinycnn-bench-models-") as folder:
+        collected = run_plan(tasks, folder)
+    section = R.format_section(collected, args, facts, H.load_average())
     print()
     print(section)
-    if not args.no_write:
-        replace_marked_section(args.out, START, END, section)
-        print(f"\nwrote {args.out}")
+    complete = (not args.smoke and args.models == list(MODELS) and args.rounds >= 3
+                and set(args.allocators) == set(H.ALLOCATORS) and args.import_order)
+    if args.no_write or not complete:
+        print("\n(RESULTS.md not written: " + ("--no-write" if args.no_write else "not a full run") + ")")
+        return
+    from tinycnn.files import replace_marked_section       # writes files; loads no kernel
+    replace_marked_section(RESULTS, START, END, section)
+    print(f"\nwrote {RESULTS}")
 
 
 if __name__ == "__main__":
