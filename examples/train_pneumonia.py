@@ -14,9 +14,9 @@ Data: Kermany et al. 2018, CC BY 4.0 (see tinycnn/data/README.md).
 
 import argparse
 
-from tinycnn.cli import add_train_arguments
+from tinycnn.cli import add_train_arguments, user_errors
 from tinycnn.runs import make_config
-from tinycnn.train import train_and_evaluate
+from tinycnn.train import TrainingDiverged, train_and_evaluate
 
 
 def main():
@@ -24,8 +24,11 @@ def main():
     add_train_arguments(parser)    # --quick --resume --epochs --members --seed --out --imbalance
     args = parser.parse_args()
 
-    config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance, args.members)
-    report = train_and_evaluate(config, resume=args.resume)
+    try:                           # a bad setting, folder or resume: one line, exit status 2
+        config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance, args.members)
+        report = train_and_evaluate(config, resume=args.resume)
+    except (TrainingDiverged, *user_errors()) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     print(f"\nwrote the model, metrics.json and figures to {config.out_dir}/ "
           f"(test AUC {report['test_auc']['value']:.4f})")
 

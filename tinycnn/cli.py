@@ -200,15 +200,21 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def user_errors():
+    """The exceptions that are the user's to fix (a bad argument, file or folder): printed as
+    one line with exit status 2, by ``main`` and by examples/train_pneumonia.py."""
     from .data import PneumoniaDataError
     from .files import BadFileError
     from .runs import RunError
 
+    return CommandError, OSError, PneumoniaDataError, RunError, BadFileError
+
+
+def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (CommandError, OSError, PneumoniaDataError, RunError, BadFileError) as err:
+    except user_errors() as err:
         print(f"tinycnn {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

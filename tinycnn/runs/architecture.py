@@ -5,13 +5,18 @@ unbounded size.
 Bounds, and why:
 
 * ``input_shape`` is (H, W, C) with 1 <= H, W <= 512 and 1 <= C <= 4.  The registry's models
-  are built for 64 (pneumonia_net) and 224 (the others); 512 leaves room for larger X-rays
-  while keeping the largest network a file can ask for near half a gigabyte (vgg_like's
-  Flatten head grows with H x W).  An image has at most 4 channels (grey, grey + alpha, RGB,
-  RGBA).  Each builder refuses, naming its layer, an input too small for its strides.
+  are built for 64 (pneumonia_net) and 224 (the others); 512 leaves room for larger X-rays.
+  An image has at most 4 channels (grey, grey + alpha, RGB, RGBA).  Each builder refuses,
+  naming its layer, an input too small for its strides.
 * width multipliers (``width``, ``alpha``) lie in [1/16, 4]: below 1/16 the thinnest layer
   (16 filters in pneumonia_net) has no filter left; 4 x the default is 16 x the weights.
+  MobileNet's ``depth_multiplier`` is 1 or 2, vgg_like's ``dense_units`` at most 4 layers of
+  at most 1024 (the lecture's size).
 * at most 32 ensemble members (deep ensembles use 5 to 10).
+
+With these bounds the largest network one description can ask for has about 135 million
+weights (about 540 MB: vgg_like's Flatten head at 512 x 512, or MobileNet at alpha 4 and
+depth_multiplier 2), and a model file's arrays are read only once their headers match it.
 """
 
 from .. import models
@@ -32,7 +37,7 @@ def _rate(value, name, source):
 
 
 def _depth_multiplier(value, name, source):
-    return check_int(value, name, source, low=1, high=8)
+    return check_int(value, name, source, low=1, high=2)
 
 
 def _head(value, name, source):
@@ -44,7 +49,7 @@ def _dense_units(value, name, source):
     if not 1 <= len(value) <= 4:
         raise fail(source, name, "a list of 1 to 4 layer sizes", value)
     for units in value:
-        check_int(units, name, source, low=1, high=4096)
+        check_int(units, name, source, low=1, high=1024)
     return value
 
 

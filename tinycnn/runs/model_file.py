@@ -17,12 +17,15 @@ import os
 import numpy as np
 
 from ..files import NpzArchive, atomic_savez
+from ..models import member_seed
+from ..nn import Ensemble
 from .architecture import (build_network, check_input_shape, check_members, check_model_kwargs,
                            check_model_name, ensemble_size)
 from .checks import RunError, check_choice, check_dict, check_int, check_list, check_number, field
 from .config import PREPROCESSING_METHODS
 
 MAX_DESCRIPTION_CHARS = 100_000      # a description is a few hundred characters
+MAX_MODEL_BYTES = 2**30              # all members' weights together (4 pneumonia_nets: 0.6 MB)
 
 
 def save_model(path, model, model_name, input_shape, seed, model_kwargs, extra=None):
@@ -71,17 +74,28 @@ def read_description(archive):
 
 
 def build_described(description, weight_names, path):
-    """The (untrained) network a description and its weights' names describe."""
+    """The (untrained) network a description and its weights' names describe.
+
+    One network is built first; the ensemble's other members only if all of them together
+    stay within MAX_MODEL_BYTES (a description of 32 large members is refused unbuilt)."""
     found = ensemble_size(weight_names) if weight_names else None
-    if (found or 1) != description["members"]:
+    members = found or 1
+    if members != description["members"]:
         raise RunError(f"model file {path}: description says members {description['members']}, "
-                       f"but the weights are those of {found or 1} network(s)")
+                       f"but the weights are those of {members} network(s)")
+    name, shape, seed, kwargs = (description[k] for k in ("model", "input_shape", "seed", "model_kwargs"))
     try:
-        return build_network(description["model"], description["input_shape"], description["seed"],
-                             found, **description["model_kwargs"])
+        networks = [build_network(name, shape, member_seed(seed, 0) if found else seed, **kwargs)]
     except (ValueError, TypeError) as err:
-        raise RunError(f"model file {path}: cannot build {description['model']} from its description "
-                       f"({err})") from None
+        raise RunError(f"model file {path}: cannot build {name} from its description ({err})") from None
+    size = sum(array.nbytes for array in networks[0].state_dict().values())
+    if size * members > MAX_MODEL_BYTES:
+        raise RunError(f"model file {path}: its description asks for {members} x {size:,} bytes of weights, "
+                       f"more than the {MAX_MODEL_BYTES:,} tinycnn builds from a file")
+    if found is None:
+        return networks[0]
+    networks += [build_network(name, shape, member_seed(seed, k), **kwargs) for k in range(1, found)]
+    return Ensemble(networks)
 
 
 def load_model(path):
