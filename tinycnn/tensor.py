@@ -10,8 +10,9 @@ How it works, in four sentences:
    chain does not hit Python's recursion limit) and visits it from the output to the
    inputs, calling each op's ``backward`` and *adding* (``+=``) what it returns into its
    inputs' gradients, so a tensor used twice (fan-out, a residual skip) gets both parts.
-4. Broadcasting is undone in exactly one place, ``unbroadcast``, when a gradient reaches
-   an input that was smaller than the op's output.
+   That walk, and the checks made on the way, are in ``graph.py``.
+4. Broadcasting is undone in exactly one place, ``graph.unbroadcast``, when a gradient
+   reaches an input that was smaller than the op's output.
 
 The elementary ops behind the operators (``x + y`` is ``AddOp``, ``x.sum()`` is ``SumOp``)
 live in ``tensor_ops.py``.  They subclass ``Function`` from here, so that module imports this
@@ -22,11 +23,41 @@ way, nothing else crosses.  This module knows no convolution (the ops on images 
 
 Gradients are stored in ``.grad`` for leaves (tensors made by the user with
 ``requires_grad=True``) and for tensors on which ``retain_grad()`` was called.
+
+In-place changes (PyTorch's contract).  backward() computes gradients from arrays that
+forward saved (a conv keeps its input and its weight); if one of them changes in between,
+the gradient is silently wrong.  So every Tensor counts its in-place changes (``version``),
+and backward refuses with "a tensor needed for the gradient was modified in place after
+the forward pass" when a tensor whose array an op saved has changed since the op ran.
+
+* Seen by tinycnn (each bumps the version): assigning ``t.data = array`` and the augmented
+  assignments ``t.data -= g``, ``t.data *= s`` (Python runs those through the ``data``
+  setter too: this is how the optimizers update weights), ``Module.load_state_dict`` and
+  ``Module.astype``.  A view shares its base's version: ``x.reshape``, ``x.T``, ``x[1:]``
+  and ``x.detach()`` hold x's array, so a change through either counts for both.
+* Not seen, so avoided: writing into the array itself (``t.data[0] = 1``,
+  ``t.numpy()[...] = 0``): NumPy has no hook for it; outside a pending backward (setting
+  weights up before training, as the tests do) it is fine.  Editing the ndarray a Tensor
+  was made from cannot reach the Tensor: ``Tensor(arr)`` copies ``arr`` (as
+  ``torch.tensor``); ``Tensor(arr, copy=False)`` shares it (as ``torch.from_numpy``) and is
+  what the ops use for their fresh outputs.  Plain-array operands (``t * arr``) are copied
+  when the op runs, and ops copy the plain arrays they keep (labels, running statistics).
+* How it is checked: ``Context.save`` lists the arrays an op keeps; ``Function.apply``
+  watches every input and the output that shares memory with one of them, with its
+  version's count; ``Node`` compares before calling the op's backward (graph.py).
+  Only graphs that will be differentiated pay, and little: pneumonia_net's training step at
+  batch 64 measured within noise of the unchecked one (benchmarks/RESULTS.md).
+
+backward also refuses an op whose backward returns the wrong number of gradients, or a
+gradient that does not sum back (unbroadcast) to its input's shape.
 """
 
 import contextlib
 
 import numpy as np
+
+from .graph import (Version, backpropagate, check_saved_unchanged, grad, gradient_for_input,  # noqa: F401
+                    one_gradient_per_input, topological_order, unbroadcast, watch_saved)
 
 _grad_enabled = True
 
@@ -58,13 +89,14 @@ def is_grad_enabled():
     return _grad_enabled
 
 
-def as_float_array(data, name="Tensor"):
-    """float32 array from data; float64 arrays stay float64 (gradient checks use them)."""
-    if isinstance(data, Tensor):
-        return data.data
-    array = np.asarray(data)
+def as_float_array(data, name="Tensor", copy=False):
+    """float32 array from data; float64 arrays stay float64 (gradient checks use them).
+
+    With copy=True the result never shares memory with ``data`` (the layout is kept).
+    """
+    array = np.asarray(data.data if isinstance(data, Tensor) else data)
     if array.dtype == np.float64 or array.dtype == np.float32:
-        return array
+        return np.array(array, copy=True) if copy else array
     if array.dtype.kind in "biu" or array.dtype == np.float16:
         return array.astype(np.float32)
     raise TypeError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
@@ -76,12 +108,37 @@ class Tensor:
     # make `ndarray * Tensor` call Tensor.__rmul__ instead of NumPy looping over the Tensor
     __array_ufunc__ = None
 
-    def __init__(self, data, requires_grad=False):
-        self.data = as_float_array(data)
+    def __init__(self, data, requires_grad=False, copy=True):
+        """``data``: numbers, an ndarray or a Tensor.  copy=True (default): the tensor gets its own
+        array; copy=False shares data's array (and, for a Tensor, its version): see the module
+        docstring before editing a shared array."""
+        self._data = as_float_array(data, copy=copy)
+        self._version = data._version if isinstance(data, Tensor) and not copy else Version()
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._node = None          # the op that produced this tensor (None for leaves)
         self._retain_grad = False
+
+    @property
+    def data(self):
+        """The ndarray (shared, not copied)."""
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        """``t.data = a`` and ``t.data -= g`` change the tensor in place: its version goes up."""
+        self._data = as_float_array(value)
+        self._version.bump()
+
+    @property
+    def version(self):
+        """How many times this tensor's array was changed in place (see the module docstring)."""
+        return self._version.count
+
+    def bump_version(self):
+        """Count an in-place change tinycnn cannot see (a write into ``t.data[...]``), so that a
+        graph that saved this tensor refuses to backpropagate (``Module.load_state_dict`` uses it)."""
+        self._version.bump()
 
     # ------------------------------------------------------------------ basics
     @property
@@ -108,7 +165,7 @@ class Tensor:
         return f"Tensor({self.data!r}{grad})"
 
     def numpy(self):
-        """The underlying array (shared, not copied)."""
+        """The underlying array (shared, not copied; writing into it is not counted as a version)."""
         return self.data
 
     def item(self):
@@ -116,8 +173,8 @@ class Tensor:
         return self.data.item()
 
     def detach(self):
-        """The same data, cut from the graph."""
-        return Tensor(self.data)
+        """The same array (and version), cut from the graph."""
+        return Tensor(self, copy=False)
 
     def retain_grad(self):
         """Keep ``.grad`` for this intermediate tensor after backward() (otherwise only leaves keep it)."""
@@ -225,98 +282,37 @@ class Tensor:
 # ---------------------------------------------------------------------- graph machinery
 
 
-def topological_order(root):
-    """Tensors of the graph ending at root, each after all of its inputs (iterative DFS)."""
-    order, visited = [], set()
-    stack = [(root, False)]
-    while stack:
-        tensor, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(tensor)
-            continue
-        if id(tensor) in visited:
-            continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor._node is not None:
-            for parent in tensor._node.inputs:
-                if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
-    return order
-
-
-def backpropagate(root, grad):
-    """Yield (tensor, d root / d tensor) for every tensor of root's graph, outputs first.
-
-    Each tensor comes out once, after all the ops that used it have sent it their part.
-    """
-    grads = {id(root): grad}
-    for tensor in reversed(topological_order(root)):
-        g = grads.pop(id(tensor), None)
-        if g is None:
-            continue
-        yield tensor, g
-        if tensor._node is not None:
-            tensor._node.send_grads_to_inputs(g, grads)
-
-
-def grad(output, inputs, grad_output=None):
-    """Gradients of output w.r.t. each tensor in inputs, returned instead of stored.
-
-    Nothing's ``.grad`` changes (not even the parameters'), so this is how Grad-CAM asks
-    for d score / d activation without disturbing a model.
-    """
-    if not output.requires_grad:
-        raise RuntimeError("grad(): the output does not require grad")
-    if grad_output is None:
-        if output.size != 1:
-            raise RuntimeError(f"grad(): grad_output must be given for an output of shape {output.shape}")
-        grad_output = np.ones_like(output.data)
-    wanted = {id(t): k for k, t in enumerate(inputs)}
-    found = [None] * len(inputs)
-    for tensor, g in backpropagate(output, np.asarray(grad_output, dtype=output.dtype)):
-        if id(tensor) in wanted:
-            found[wanted[id(tensor)]] = g
-    return [np.zeros_like(t.data) if g is None else g for t, g in zip(inputs, found)]
-
-
-def unbroadcast(grad, shape):
-    """Sum grad over the axes that broadcasting stretched, so it gets back the input's shape.
-
-    forward:  x of shape (3, 1) + y of shape (4,) -> (3, 4)
-    backward: d/dx = sum of the (3, 4) gradient over axis 1, keeping it; d/dy = sum over axis 0.
-    """
-    while grad.ndim > len(shape):
-        grad = grad.sum(axis=0)
-    for axis, size in enumerate(shape):
-        if size == 1 and grad.shape[axis] != 1:
-            grad = grad.sum(axis=axis, keepdims=True)
-    return grad
-
-
 class Context:
-    """A bag where forward() stores what backward() will need."""
+    """A bag where forward() stores what backward() will need (``saved_arrays``: the arrays
+    among them, whose tensors' versions backward checks)."""
+
+    def __init__(self):
+        self.saved_arrays = []
 
     def save(self, **values):
         self.__dict__.update(values)
+        self.saved_arrays.extend(v for v in values.values() if isinstance(v, np.ndarray))
 
 
 class Node:
-    """One recorded op application: which Function, its ctx, and its input tensors."""
+    """One recorded op application: which Function, its ctx, its input tensors, and the
+    tensors whose arrays it saved (``saved``: checked unchanged before its backward runs)."""
 
-    def __init__(self, function, ctx, inputs):
+    def __init__(self, function, ctx, inputs, saved):
         self.function = function
         self.ctx = ctx
         self.inputs = inputs
+        self.parents = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
+        self.saved = saved
 
     def send_grads_to_inputs(self, grad_out, grads):
-        input_grads = self.function.backward(self.ctx, grad_out)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        for parent, g in zip(self.inputs, input_grads):
+        op = self.function.__name__
+        check_saved_unchanged(op, self.saved)
+        input_grads = one_gradient_per_input(op, self.function.backward(self.ctx, grad_out), len(self.inputs))
+        for index, (parent, g) in enumerate(zip(self.inputs, input_grads)):
             if not isinstance(parent, Tensor) or not parent.requires_grad or g is None:
                 continue
-            g = unbroadcast(np.asarray(g), parent.shape).astype(parent.dtype, copy=False)
+            g = gradient_for_input(op, index, g, parent.shape).astype(parent.dtype, copy=False)
             key = id(parent)
             grads[key] = g if key not in grads else grads[key] + g
 
@@ -328,8 +324,12 @@ class Function:
     ``backward(ctx, grad_out) -> one gradient per array input`` (None for inputs
     that need none).  Tensor inputs arrive in forward as plain ndarrays, an input
     given as None stays None, and ``ctx.needs_grad[i]`` says whether input i wants a
-    gradient (so backward can skip work nobody will use).
+    gradient (so backward can skip work nobody will use).  An op whose output is a view
+    of its first input (reshape, transpose, slicing) sets ``returns_view = True``: the
+    output then shares that input's version.
     """
+
+    returns_view = False
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -341,9 +341,13 @@ class Function:
         ctx.needs_grad = tuple(t is not None and t.requires_grad for t in tensors)
         out = cls.forward(ctx, *arrays, **params)
         needs_grad = _grad_enabled and any(ctx.needs_grad)
-        result = Tensor(out, requires_grad=needs_grad)
+        result = Tensor(out, requires_grad=needs_grad, copy=False)      # a fresh array: no copy
+        if cls.returns_view and tensors[0] is not None and np.may_share_memory(out, arrays[0]):
+            result._version = tensors[0]._version
         if needs_grad:
-            result._node = Node(cls, ctx, inputs)
+            watched = [(f"input {i}", t.data, t._version) for i, t in enumerate(tensors) if t is not None]
+            watched.append(("its output", out, result._version))
+            result._node = Node(cls, ctx, inputs, watch_saved(ctx.saved_arrays, watched))
         return result
 
     @staticmethod
@@ -356,11 +360,12 @@ class Function:
 
 
 def to_array_like(value, like):
-    """A non-Tensor operand (a Python number, an ndarray) as an array of the tensor's dtype."""
+    """A non-Tensor operand (a Python number, an ndarray) as a new array of the tensor's dtype
+    (a copy, so that editing the caller's array later cannot change a saved operand)."""
     array = np.asarray(value)
     if array.dtype.kind not in "fbiu":
         raise TypeError(f"expected a number or a real array, got dtype {array.dtype}")
-    return array.astype(like.dtype if like is not None else np.float32, copy=False)
+    return array.astype(like.dtype if like is not None else np.float32)
 
 
 # ---------------------------------------------------------------------- functions of tensors

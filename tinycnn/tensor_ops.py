@@ -223,6 +223,8 @@ def restore_reduced_axes(grad, shape, axis, keepdims):
 class ReshapeOp(Function):
     """forward: z = x viewed with a new shape.  backward: dx = dz reshaped back.  shape: the one asked for."""
 
+    returns_view = True          # z holds x's array: an in-place change of either counts for both
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.save(shape=x.shape)
@@ -238,6 +240,8 @@ class TransposeOp(Function):
 
     shape: x's axes in the order ``axes`` (reversed for axes=None).
     """
+
+    returns_view = True
 
     @staticmethod
     def forward(ctx, x, axes):
@@ -258,6 +262,8 @@ class GetItemOp(Function):
     that picks the same element twice sends it both gradients.
     shape: NumPy's for x[index].
     """
+
+    returns_view = True          # for slices; an integer-array index copies (apply checks which)
 
     @staticmethod
     def forward(ctx, x, index):

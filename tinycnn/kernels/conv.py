@@ -47,9 +47,10 @@ def _scratch(name, shape, dtype):
 
 
 def _rows_per_chunk(Wo, kdim, itemsize, total_rows):
-    """How many output rows (each W_out pixels of kdim values) fit in one chunk."""
+    """How many output rows (each W_out pixels of kdim values) fit in one chunk; at least 1,
+    also for an empty batch (total_rows = 0), whose loop then simply runs no chunk."""
     rows = CHUNK_BYTES // max(1, Wo * kdim * itemsize)
-    return int(min(max(rows, 1), total_rows))
+    return int(max(min(rows, total_rows), 1))
 
 
 # ----------------------------------------------------------------------------- Numba helpers

@@ -16,7 +16,7 @@ odd the extra row goes at the bottom (and the extra column at the right).
 
 import math
 
-import numpy as np
+from .arguments import is_integer
 
 
 def as_pair(value, name, op):
@@ -29,11 +29,6 @@ def as_pair(value, name, op):
     return (int(pair[0]), int(pair[1]))
 
 
-def is_integer(value):
-    """True for Python and NumPy integers, False for bools and floats."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def same_padding_1d(size, kernel, stride):
     """(before, after) padding that gives ceil(size / stride) outputs, extra at the end."""
     out = math.ceil(size / stride)
@@ -41,35 +36,44 @@ def same_padding_1d(size, kernel, stride):
     return (total // 2, total - total // 2)
 
 
+def check_padding(padding, op="conv2d"):
+    """A padding spec checked and normalised: "valid", "same", or ((top, bottom), (left, right)).
+
+    Accepted: "valid" / "same" (any case), an int p >= 0 (p on every side), or a pair of
+    (before, after) pairs of ints >= 0.  Floats (1.5) and bools are refused, not truncated.
+    """
+    if isinstance(padding, str):
+        if padding.lower() in ("valid", "same"):
+            return padding.lower()
+        raise ValueError(f"{op}: unknown padding {padding!r}; expected 'valid', 'same', "
+                         "an int, or ((top, bottom), (left, right))")
+    pairs = ((padding, padding), (padding, padding)) if is_integer(padding) else padding
+    try:
+        (top, bottom), (left, right) = pairs
+    except (TypeError, ValueError):
+        raise ValueError(f"{op}: padding must be 'valid', 'same', an int, or "
+                         f"((top, bottom), (left, right)); got {padding!r}") from None
+    sides = (top, bottom, left, right)
+    if not all(is_integer(p) for p in sides):
+        raise ValueError(f"{op}: padding must be whole numbers of pixels (ints), got {padding!r}")
+    if min(sides) < 0:
+        raise ValueError(f"{op}: padding must be >= 0, got {padding!r}")
+    return ((int(top), int(bottom)), (int(left), int(right)))
+
+
 def resolve_padding(padding, in_hw, kernel_hw, stride_hw, op="conv2d"):
     """Turn a user padding spec into explicit ((top, bottom), (left, right)).
 
     padding may be "valid", "same", an int p (p on every side), or
-    ((top, bottom), (left, right)).
+    ((top, bottom), (left, right)); see ``check_padding``.
     """
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return ((0, 0), (0, 0))
-        if mode == "same":
-            return (same_padding_1d(in_hw[0], kernel_hw[0], stride_hw[0]),
-                    same_padding_1d(in_hw[1], kernel_hw[1], stride_hw[1]))
-        raise ValueError(f"{op}: unknown padding {padding!r}; expected 'valid', 'same', "
-                         "an int, or ((top, bottom), (left, right))")
-    if is_integer(padding):
-        padding = int(padding)
-        if padding < 0:
-            raise ValueError(f"{op}: padding must be >= 0, got {padding}")
-        return ((padding, padding), (padding, padding))
-    try:
-        (top, bottom), (left, right) = padding
-        pads = ((int(top), int(bottom)), (int(left), int(right)))
-    except (TypeError, ValueError):
-        raise ValueError(f"{op}: padding must be 'valid', 'same', an int, or "
-                         f"((top, bottom), (left, right)); got {padding!r}") from None
-    if min(pads[0] + pads[1]) < 0:
-        raise ValueError(f"{op}: padding must be >= 0, got {padding!r}")
-    return pads
+    padding = check_padding(padding, op)
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    if padding == "same":
+        return (same_padding_1d(in_hw[0], kernel_hw[0], stride_hw[0]),
+                same_padding_1d(in_hw[1], kernel_hw[1], stride_hw[1]))
+    return padding
 
 
 def conv_output_size(size, kernel, stride, pad_before, pad_after):
