@@ -13,24 +13,34 @@ Each optimizer updates a list of Tensors in place from their ``.grad``:
 
 ``state_dict()`` / ``load_state_dict()`` save and restore the moments and the step
 count, so a resumed run continues exactly where the killed one stopped.
+
+Every hyper-parameter is checked when the optimizer is made (lr > 0, weight_decay >= 0,
+momentum and betas in [0, 1), eps > 0, all finite), naming the optimizer and the argument.
+An update writes into each weight's array through ``p.data -= ...``, which counts as an
+in-place change (the tensor's version goes up): a graph built before a step refuses to
+backpropagate, because its gradients would belong to the old weights.
 """
 
 import math
 
 import numpy as np
 
+from .kernels.arguments import as_real
+from .tensor import Tensor
+
 
 class Optimizer:
     def __init__(self, params, lr, weight_decay=0.0):
+        name = type(self).__name__
         self.params = [p for p in params]
         if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        if lr <= 0 or not math.isfinite(lr):
-            raise ValueError(f"{type(self).__name__}: lr must be a positive number, got {lr}")
-        if weight_decay < 0:
-            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {weight_decay}")
-        self.lr = lr
-        self.weight_decay = weight_decay
+            raise ValueError(f"{name}: got an empty parameter list")
+        for index, p in enumerate(self.params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: params must be Tensors (e.g. model.parameters()), got "
+                                f"{type(p).__name__} at position {index}")
+        self.lr = as_real(lr, "lr", name, 0, low_open=True)
+        self.weight_decay = as_real(weight_decay, "weight_decay", name, 0)
         self.step_count = 0
 
     def zero_grad(self):
@@ -59,16 +69,23 @@ class Optimizer:
         return state
 
     def load_state_dict(self, state):
-        self.step_count = int(state["step_count"])
-        self.lr = float(state["lr"])
+        """Restore what ``state_dict`` saved; every entry is checked before anything changes."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        for key in ("step_count", "lr"):
+            if key not in state or np.shape(state[key]) != ():
+                raise ValueError(f"{owner}: {key} expected a single number, got "
+                                 f"{np.shape(state[key]) if key in state else 'nothing'}")
+        step_count, lr = int(state["step_count"]), as_real(float(state["lr"]), "lr", owner, 0)   # 0: a schedule's end
         for name, arrays in self.state_arrays().items():
             for index, array in enumerate(arrays):
                 key = f"{name}.{index}"
-                if key not in state or state[key].shape != array.shape:
-                    got = state[key].shape if key in state else "nothing"
-                    raise ValueError(f"{type(self).__name__}.load_state_dict: {key} expected shape "
-                                     f"{array.shape}, got {got}")
-                array[...] = state[key]
+                if key not in state or np.shape(state[key]) != array.shape:
+                    got = np.shape(state[key]) if key in state else "nothing"
+                    raise ValueError(f"{owner}: {key} expected shape {array.shape}, got {got}")
+        self.step_count, self.lr = step_count, lr
+        for name, arrays in self.state_arrays().items():
+            for index, array in enumerate(arrays):
+                array[...] = state[f"{name}.{index}"]
 
 
 class SGD(Optimizer):
@@ -76,7 +93,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=0.01, momentum=0.0, weight_decay=0.0):
         super().__init__(params, lr, weight_decay)
-        self.momentum = momentum
+        self.momentum = as_real(momentum, "momentum", "SGD", 0, 1, high_open=True)
         self.velocity = [np.zeros_like(p.data) for p in self.params]
 
     def update(self, index, p):
@@ -97,8 +114,12 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr, weight_decay)
-        self.beta1, self.beta2 = betas
-        self.eps = eps
+        name = type(self).__name__
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
+        self.beta1 = as_real(betas[0], "betas[0]", name, 0, 1, high_open=True)
+        self.beta2 = as_real(betas[1], "betas[1]", name, 0, 1, high_open=True)
+        self.eps = as_real(eps, "eps", name, 0, low_open=True)
         self.m = [np.zeros_like(p.data) for p in self.params]
         self.v = [np.zeros_like(p.data) for p in self.params]
 

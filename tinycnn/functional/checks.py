@@ -1,13 +1,21 @@
 """Input checks for the ops, done once: every public op function calls these first.
 
 A wrong shape or dtype is reported here, naming the op and the argument, before any
-kernel runs; the kernels and op classes then assume well-formed inputs.
+kernel runs; the kernels and op classes then assume well-formed inputs.  So is an op that
+would need an absurd amount of memory (``conv_geometry``: a padding of 10^6 pixels, an
+output of more than 2^31 values), before anything is allocated.
+
+An empty batch (N = 0) is an input like any other: convolutions, pools, dense layers and
+activations return an empty output of the right shape, and backward gives empty input
+gradients and zero weight gradients, as PyTorch does.  Only what has no value for zero
+images refuses it: batch statistics (batch_norm in training) and the mean losses.
 """
 
 from typing import NamedTuple
 
 import numpy as np
 
+from ..kernels.arguments import check_array_size
 from ..kernels.shapes import as_pair, conv_output_hw, resolve_padding
 from ..tensor import Tensor
 
@@ -67,9 +75,20 @@ def weighted_inputs(x, w, b, op, layout):
     return x, w, b
 
 
-def conv_geometry(x, kernel_hw, stride, padding, op):
-    """Resolve stride and padding for an image op and check that the kernel fits."""
+def conv_geometry(x, kernel_hw, stride, padding, op, out_channels):
+    """Resolve stride and padding for an image op; check that the kernel fits and that neither
+    the padded input nor the output (N, H_out, W_out, out_channels) is too large to allocate."""
     stride = as_pair(stride, "stride", op)
     pads = resolve_padding(padding, x.shape[1:3], kernel_hw, stride, op)
-    conv_output_hw(x.shape[1:3], kernel_hw, stride, pads, op)
+    N, H, W, C = x.shape
+    check_array_size((N, H + sum(pads[0]), W + sum(pads[1]), C), "padded input", op)
+    out_hw = conv_output_hw(x.shape[1:3], kernel_hw, stride, pads, op)
+    check_array_size((N, *out_hw, out_channels), "output", op)
     return stride, pads
+
+
+def check_not_empty(t, op, name, why):
+    """Refuse an input with no values (an empty batch, N = 0) for an op that has no value for
+    zero examples; ``why`` says what would be undefined."""
+    if t.size == 0:
+        raise ValueError(f"{op}: {name} is empty (shape {t.shape}, e.g. a batch of 0 examples): {why}")

@@ -42,7 +42,7 @@ def conv2d(x, w, b=None, stride=1, padding="valid", activation=None):
     then an activation by name (a key of ``ACTIVATIONS``: None, "relu", "relu6", "sigmoid", "tanh", "silu", ...)."""
     x, w, b = weighted_inputs(x, w, b, "conv2d", CONV2D_WEIGHT)
     check_activation(activation, "conv2d")
-    stride, pads = conv_geometry(x, w.shape[:2], stride, padding, "conv2d")
+    stride, pads = conv_geometry(x, w.shape[:2], stride, padding, "conv2d", w.shape[3])
     return add_bias_and_activation(Conv2DOp.apply(x, w, stride=stride, pads=pads), b, activation)
 
 # ----------------------------------------------------------------------------- depthwise
@@ -73,7 +73,7 @@ def depthwise_conv2d(x, w, b=None, stride=1, padding="valid", activation=None):
     """Depthwise convolution of x (N, H, W, C) with w (K_h, K_w, C), plus bias b (C,), then an activation."""
     x, w, b = weighted_inputs(x, w, b, "depthwise_conv2d", DEPTHWISE_WEIGHT)
     check_activation(activation, "depthwise_conv2d")
-    stride, pads = conv_geometry(x, w.shape[:2], stride, padding, "depthwise_conv2d")
+    stride, pads = conv_geometry(x, w.shape[:2], stride, padding, "depthwise_conv2d", w.shape[2])
     return add_bias_and_activation(DepthwiseConv2DOp.apply(x, w, stride=stride, pads=pads), b, activation)
 
 # ----------------------------------------------------------------------------- pointwise

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..kernels.arguments import as_real
 from .activations import add_bias_and_activation, check_activation
 from .checks import WeightLayout, as_input, weighted_inputs
 
@@ -30,8 +31,7 @@ def dropout(x, rate, training, rng=None):
     shape:    unchanged
     """
     x = as_input(x, "dropout")
-    if not 0 <= rate < 1:
-        raise ValueError(f"dropout: rate must be in [0, 1), got {rate}")
+    rate = as_real(rate, "rate", "dropout", 0, 1, high_open=True)
     if not training or rate == 0:
         return x
     rng = np.random.default_rng() if rng is None else rng

@@ -3,8 +3,11 @@
 import numpy as np
 
 from ..kernels import active as K
+from ..kernels.arguments import as_real
 from ..tensor import Function, Tensor
-from .checks import as_input, check_finite, check_rank
+from .checks import as_input, check_finite, check_not_empty, check_rank
+
+EMPTY_MEAN = "the mean loss over zero examples is undefined (0 / 0)"
 
 
 class CrossEntropyOp(Function):
@@ -28,12 +31,13 @@ class CrossEntropyOp(Function):
     def backward(ctx, grad):
         d = np.exp(ctx.log_p)
         d[ctx.rows, ctx.labels] -= 1
-        return grad * d * ctx.scale[:, None].astype(d.dtype), None, None
+        return grad * d * ctx.scale[:, None].astype(d.dtype)
 
 
 def class_labels(labels, logits):
-    """The input check of cross_entropy's labels: integers (N,) in [0, classes - 1]."""
-    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    """The input check of cross_entropy's labels: integers (N,) in [0, classes - 1], copied (so
+    that editing the caller's array before backward cannot change the gradient)."""
+    labels = np.array(labels.data if isinstance(labels, Tensor) else labels)
     if labels.shape != (logits.shape[0],) or labels.dtype.kind not in "iu":
         raise ValueError(f"cross_entropy: labels must be integers of shape ({logits.shape[0]},), "
                          f"got {labels.dtype} of shape {labels.shape}")
@@ -47,12 +51,17 @@ def cross_entropy(logits, labels, weight=None):
     """Cross-entropy of integer labels (N,) given logits (N, classes); weight: per-class weights."""
     logits = as_input(logits, "cross_entropy", "logits")
     check_rank(logits, 2, "cross_entropy", "logits", "(N, classes)")
+    check_not_empty(logits, "cross_entropy", "logits", EMPTY_MEAN)
     check_finite(logits, "cross_entropy", "logits")
     labels = class_labels(labels, logits)
     if weight is not None:
         weight = np.asarray(weight, dtype=logits.dtype)
         if weight.shape != (logits.shape[1],):
             raise ValueError(f"cross_entropy: weight must have shape ({logits.shape[1]},), got {weight.shape}")
+        if not np.all(np.isfinite(weight)) or weight.min() < 0 or weight[labels].sum() <= 0:
+            raise ValueError(f"cross_entropy: weight must be finite and >= 0, with a positive sum over "
+                             f"this batch's labels; got min {weight.min()}, sum over the batch "
+                             f"{weight[labels].sum()}")
     return CrossEntropyOp.apply(logits, labels=labels, class_weight=weight)
 
 
@@ -98,9 +107,9 @@ def binary_targets(targets, logits):
 def binary_cross_entropy_with_logits(logits, targets, pos_weight=None):
     """Binary cross-entropy for single-logit models; pos_weight > 1 up-weights positives."""
     logits = as_input(logits, "binary_cross_entropy_with_logits", "logits")
+    check_not_empty(logits, "binary_cross_entropy_with_logits", "logits", EMPTY_MEAN)
     check_finite(logits, "binary_cross_entropy_with_logits", "logits")
     targets = binary_targets(targets, logits)
-    pos_weight = 1.0 if pos_weight is None else float(pos_weight)
-    if not np.isfinite(pos_weight) or pos_weight <= 0:
-        raise ValueError(f"binary_cross_entropy_with_logits: pos_weight must be > 0, got {pos_weight}")
+    pos_weight = 1.0 if pos_weight is None else as_real(pos_weight, "pos_weight",
+                                                        "binary_cross_entropy_with_logits", low=0, low_open=True)
     return BinaryCrossEntropyWithLogitsOp.apply(logits, targets, pos_weight=pos_weight)

@@ -4,6 +4,7 @@ evaluation mode (running statistics)."""
 import numpy as np
 
 from ..kernels import active as K
+from ..kernels.arguments import as_real
 from ..tensor import Function
 from .checks import as_input
 
@@ -39,7 +40,9 @@ class BatchNormEvalOp(Function):
 
     @staticmethod
     def forward(ctx, x, gamma, beta, running_mean, running_var, eps):
-        ctx.save(x=x, gamma=gamma, mean=running_mean, var=running_var, eps=eps)
+        # copies: the running statistics are plain arrays (buffers) that training and
+        # load_state_dict change in place, and no version counter watches them
+        ctx.save(x=x, gamma=gamma, mean=running_mean.copy(), var=running_var.copy(), eps=eps)
         return K.batch_norm_eval_forward(x, gamma, beta, running_mean, running_var, eps)
 
     @staticmethod
@@ -56,8 +59,8 @@ def check_channel_vectors(x, training, **vectors):
             raise ValueError(f"batch_norm: {name} must have shape ({C},) for an input with {C} "
                              f"channels, got {np.shape(value)}")
     if training and x.size // C < 2:
-        raise ValueError(f"batch_norm: training needs more than one value per channel, "
-                         f"got input shape {x.shape}")
+        raise ValueError(f"batch_norm: training needs more than one value per channel to take "
+                         f"batch statistics over, got input shape {x.shape}")
 
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.99, eps=1e-3):
@@ -68,6 +71,8 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
     in evaluation, use the running statistics.  Defaults follow Keras (0.99, 1e-3).
     """
     x = as_input(x, "batch_norm")
+    momentum = as_real(momentum, "momentum", "batch_norm", 0, 1, high_open=True)
+    eps = as_real(eps, "eps", "batch_norm", 0, low_open=True)
     gamma, beta = as_input(gamma, "batch_norm", "gamma"), as_input(beta, "batch_norm", "beta")
     check_channel_vectors(x, training, gamma=gamma, beta=beta, running_mean=running_mean,
                           running_var=running_var)

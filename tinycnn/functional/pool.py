@@ -12,7 +12,7 @@ def pool_arguments(x, size, stride, padding, op):
     x = as_input(x, op)
     check_rank(x, 4, op, "input", "(N, H, W, C)")
     size = as_pair(size, "size", op)
-    stride, pads = conv_geometry(x, size, size if stride is None else stride, padding, op)
+    stride, pads = conv_geometry(x, size, size if stride is None else stride, padding, op, x.shape[3])
     for axis, (before, after) in enumerate(pads):
         if max(before, after) > size[axis] // 2:
             raise ValueError(f"{op}: padding {pads} is more than half the window {size}, "

@@ -26,6 +26,8 @@ parameters (5,288,548 trainable, 42,016 non-trainable).
 import math
 
 from .. import nn
+from ..kernels.arguments import as_count
+from .arguments import check_classes, check_dropout, check_input_shape, check_width
 
 # Stages 2-8 of Table 1: (expand_ratio, kernel, stride, in_channels, out_channels, repeats)
 EFFICIENTNET_B0_BLOCKS = [
@@ -67,6 +69,29 @@ def round_repeats(repeats, depth_coefficient):
     return int(math.ceil(depth_coefficient * repeats))
 
 
+def _checked_numbers(width_coefficient, depth_coefficient, dropout_rate, drop_connect_rate):
+    """The coefficients as floats in (0, MAX_WIDTH] (B7: 2.0 and 3.1), the rates in [0, 1)."""
+    return (check_width(width_coefficient, "width_coefficient", "efficientnet"),
+            check_width(depth_coefficient, "depth_coefficient", "efficientnet"),
+            check_dropout(dropout_rate, "dropout_rate", "efficientnet"),
+            check_dropout(drop_connect_rate, "drop_connect_rate", "efficientnet"))
+
+
+def _checked_input_shape(input_shape, resolution, blocks):
+    """input_shape, by default (resolution, resolution, 3), at least the network's total stride."""
+    if input_shape is None:
+        input_shape = (as_count(resolution, "resolution", "efficientnet"),) * 2 + (3,)
+    return check_input_shape(input_shape, "efficientnet", _total_stride(blocks))
+
+
+def _total_stride(blocks):
+    """The stem's stride 2 times every stage's: what height and width are divided by (32 for B0)."""
+    product = 2
+    for _, _, stride, _, _, _ in blocks:
+        product *= stride
+    return product
+
+
 def efficientnet(width_coefficient=1.0, depth_coefficient=1.0, resolution=224, dropout_rate=0.2,
                  drop_connect_rate=0.2, num_classes=1000, input_shape=None, seed=0,
                  blocks=EFFICIENTNET_B0_BLOCKS, se_ratio=0.25, name="efficientnet"):
@@ -77,8 +102,10 @@ def efficientnet(width_coefficient=1.0, depth_coefficient=1.0, resolution=224, d
     blocks, each with ``.stage`` = its Table 1 stage), top_conv, top_bn, top_activation,
     avg_pool, top_dropout, predictions.
     """
-    if input_shape is None:
-        input_shape = (resolution, resolution, 3)
+    width_coefficient, depth_coefficient, dropout_rate, drop_connect_rate = _checked_numbers(
+        width_coefficient, depth_coefficient, dropout_rate, drop_connect_rate)
+    input_shape = _checked_input_shape(input_shape, resolution, blocks)
+    num_classes = check_classes(num_classes, "efficientnet")
     rng = nn.init.as_generator(seed)
     conv_init, dense_init = nn.init.efficientnet_conv, nn.init.efficientnet_dense
 

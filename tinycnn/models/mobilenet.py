@@ -17,6 +17,9 @@ need 7x7, so the stride is 1 (as in every implementation, Keras included).
 """
 
 from .. import nn
+from .arguments import (check_classes, check_dropout, check_input_shape, check_width,
+                        scaled_filters)
+from ..kernels.arguments import as_count
 
 # The body of Table 1 as (kind, stride, filters).  "conv": a full 3x3 conv;
 # "dw_sep": depthwise 3x3 with this stride, then pointwise 1x1 to this many filters.
@@ -49,9 +52,30 @@ PNEUMONIA_NET_BODY = [
 ]
 
 
-def _body(table, input_shape, alpha, depth_multiplier, rng, activation, names):
-    """Turn a (kind, stride, filters) table into a flat list of Keras-named layers."""
+def total_stride(table):
+    """What the table divides height and width by: the product of its strides."""
+    product = 1
+    for _, stride, _ in table:
+        product *= stride
+    return product
+
+
+def _filter_layer_name(kind, block_id):
+    """The Keras name of the conv that gets a row's filters: conv1 (conv_k), or conv_pw_k for
+    a depthwise-separable row (k: the block about to be built)."""
+    if kind == "conv":
+        return "conv1" if block_id == 0 else f"conv_{block_id}"
+    return f"conv_pw_{block_id + 1}"
+
+
+def _body(table, input_shape, width, depth_multiplier, rng, activation, names):
+    """Turn a (kind, stride, filters) table into a flat list of Keras-named layers.
+
+    ``width`` is (argument name, value, builder name): the multiplier and what to call it in errors.
+    """
     act = {"relu6": nn.ReLU6, "relu": nn.ReLU}[activation]
+    width_name, multiplier, owner = width
+    smallest = min(filters for _, _, filters in table)
 
     def nm(text):
         return text if names else None
@@ -60,9 +84,9 @@ def _body(table, input_shape, alpha, depth_multiplier, rng, activation, names):
     channels = input_shape[-1]
     block_id = 0
     for kind, stride, filters in table:
-        filters = int(filters * alpha)
+        n = _filter_layer_name(kind, block_id)
+        filters = scaled_filters(filters, multiplier, width_name, owner, n, smallest)
         if kind == "conv":
-            n = "conv1" if block_id == 0 else f"conv_{block_id}"
             layers += [
                 nn.Conv2D(channels, filters, 3, strides=stride, padding="same", use_bias=False,
                           rng=rng, name=nm(n)),
@@ -111,11 +135,14 @@ def mobilenet_v1(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0, depth_m
     layer_names=True uses Keras's names (conv1, conv_dw_1, conv_pw_1_bn, ...); False gives
     automatic ones (conv2d, depthwise_conv2d, ...).
     """
-    if alpha <= 0:
-        raise ValueError(f"mobilenet_v1: alpha must be > 0, got {alpha}")
+    input_shape = check_input_shape(input_shape, "mobilenet_v1", total_stride(MOBILENET_V1_BODY))
+    alpha = check_width(alpha, "alpha", "mobilenet_v1")
+    depth_multiplier = as_count(depth_multiplier, "depth_multiplier", "mobilenet_v1")
+    num_classes = check_classes(num_classes, "mobilenet_v1")
+    dropout = check_dropout(dropout, "dropout", "mobilenet_v1")
     rng = nn.init.as_generator(seed)
-    layers, channels = _body(MOBILENET_V1_BODY, input_shape, alpha, depth_multiplier, rng,
-                             "relu6", layer_names)
+    layers, channels = _body(MOBILENET_V1_BODY, input_shape, ("alpha", alpha, "mobilenet_v1"),
+                             depth_multiplier, rng, "relu6", layer_names)
     layers += _head(channels, num_classes, dropout, rng)
     if name is None:
         name = f"mobilenet_{alpha:0.2f}_{input_shape[0]}"
@@ -131,8 +158,13 @@ def pneumonia_net(input_shape=(64, 64, 1), num_classes=1, width=1.0, dropout=0.2
     Stem 3x3/2 conv, five depthwise-separable blocks (BN + ReLU after every conv), GAP,
     dropout, Dense.  37,185 parameters at width 1; its last spatial layer is 8x8x128.
     """
+    input_shape = check_input_shape(input_shape, "pneumonia_net", total_stride(PNEUMONIA_NET_BODY))
+    width = check_width(width, "width", "pneumonia_net")
+    num_classes = check_classes(num_classes, "pneumonia_net")
+    dropout = check_dropout(dropout, "dropout", "pneumonia_net")
     rng = nn.init.as_generator(seed)
-    layers, channels = _body(PNEUMONIA_NET_BODY, input_shape, width, 1, rng, "relu", True)
+    layers, channels = _body(PNEUMONIA_NET_BODY, input_shape, ("width", width, "pneumonia_net"), 1, rng,
+                             "relu", True)
     layers += _head(channels, num_classes, dropout, rng)
     model = nn.Sequential(layers, name=name, input_shape=input_shape)
     model.output_shape()

@@ -14,6 +14,7 @@ Dense layer alone (25,088 x 1024 + 1024).  GAP shrinks that layer to 512 x 1024 
 """
 
 from .. import nn
+from .arguments import check_classes, check_dropout, check_input_shape
 
 # (filters, number of 3x3 convs) per stage; each stage ends with a 2x2 max pool
 VGG_STAGES = [
@@ -35,8 +36,10 @@ def vgg_like(input_shape=(224, 224, 3), num_classes=10, head="flatten", stages=V
     """
     if head not in ("flatten", "gap"):
         raise ValueError(f"vgg_like: head must be 'flatten' or 'gap', got {head!r}")
+    H, W, channels = check_input_shape(input_shape, "vgg_like", 2 ** len(stages))   # a 2x2 pool per stage
+    num_classes = check_classes(num_classes, "vgg_like")
+    dropout = check_dropout(dropout, "dropout", "vgg_like")
     rng = nn.init.as_generator(seed)
-    H, W, channels = input_shape
     layers = []
     for filters, convs in stages:
         for _ in range(convs):

@@ -16,7 +16,8 @@ from .layers import BatchNorm2D, Conv2D, Dense, DepthwiseConv2D, PointwiseConv2D
 from .parameter_free import (AvgPool2D, Dropout, Flatten, GlobalAveragePooling2D, MaxPool2D, ReLU,
                              ReLU6, Sigmoid, Swish, Tanh)
 from .containers import Ensemble, Sequential
-from .module import Module, assign_names, to_snake_case
+from .module import Module
+from .naming import assign_names, to_snake_case
 
 __all__ = [
     "init", "Module", "Sequential", "Ensemble", "assign_names", "to_snake_case",

@@ -8,10 +8,12 @@ parameter names are dotted: ``block2a.se.reduce.kernel``.
 import numpy as np
 
 from .. import functional as F
+from ..kernels.arguments import as_count, as_real
 from ..tensor import Tensor
 from . import init as initializers
 from .layers import BatchNorm2D, Conv2D, DepthwiseConv2D
-from .module import Module, assign_names
+from .module import Module
+from .naming import assign_names
 from .parameter_free import Swish
 
 
@@ -24,9 +26,7 @@ class DropConnect(Module):
 
     def __init__(self, rate, seed=None, name=None):
         super().__init__(name)
-        if not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"DropConnect: rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate = as_real(rate, "rate", self.constructor_label(), 0, 1, high_open=True)
         self.rng = initializers.as_generator(seed)
 
     def forward(self, x):
@@ -56,7 +56,9 @@ class SqueezeExcite(Module):
     def __init__(self, channels, se_channels, kernel_initializer="efficientnet_conv", rng=None,
                  name=None, dtype=np.float32):
         super().__init__(name)
-        self.channels, self.se_channels = int(channels), int(se_channels)
+        owner = self.constructor_label()
+        self.channels = as_count(channels, "channels", owner)
+        self.se_channels = as_count(se_channels, "se_channels", owner)
         rng = initializers.as_generator(rng)
         self.reduce = Conv2D(self.channels, self.se_channels, 1, padding="same", use_bias=True,
                              activation="swish", kernel_initializer=kernel_initializer, rng=rng,
@@ -110,11 +112,14 @@ class MBConv(Module):
                  epsilon=1e-3, kernel_initializer="efficientnet_conv", rng=None, seed=None,
                  name=None, dtype=np.float32):
         super().__init__(name)
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size, self.stride = int(kernel_size), int(stride)
-        self.expand_ratio = int(expand_ratio)
-        self.se_ratio = float(se_ratio or 0.0)
-        self.drop_connect_rate = float(drop_connect_rate)
+        owner = self.constructor_label()
+        self.in_channels = as_count(in_channels, "in_channels", owner)
+        self.out_channels = as_count(out_channels, "out_channels", owner)
+        self.kernel_size = as_count(kernel_size, "kernel_size", owner)
+        self.stride = as_count(stride, "stride", owner)
+        self.expand_ratio = as_count(expand_ratio, "expand_ratio", owner)
+        self.se_ratio = as_real(se_ratio or 0.0, "se_ratio", owner, 0, 1)
+        self.drop_connect_rate = as_real(drop_connect_rate, "drop_connect_rate", owner, 0, 1, high_open=True)
         rng = initializers.as_generator(rng)
         mid = self.in_channels * self.expand_ratio
         self.mid_channels = mid

@@ -30,7 +30,8 @@ What Grad-CAM, summaries and training need from a container is a method of it:
 """
 
 from ..tensor import Tensor, enable_grad, no_grad
-from .module import Module, assign_names
+from .module import Module
+from .naming import assign_names
 
 
 class Sequential(Module):

@@ -22,7 +22,8 @@ channels has 3*3*3 = 27.
 import numpy as np
 
 from .. import functional as F
-from ..kernels.shapes import as_pair, conv_output_hw, resolve_padding
+from ..kernels.arguments import as_count, as_real
+from ..kernels.shapes import as_pair, check_padding, conv_output_hw, resolve_padding
 from . import init as initializers
 from .module import Module
 
@@ -35,12 +36,6 @@ def add_optional_bias(layer, size, use_bias, initializer, rng, dtype):
         layer.add_weight("bias", (size,), initializer, rng, dtype=dtype)
     else:
         layer.bias = None
-
-
-def _check_depth_multiplier(depth_multiplier, owner):
-    if int(depth_multiplier) < 1:
-        raise ValueError(f"{owner}: depth_multiplier must be >= 1, got {depth_multiplier}")
-    return int(depth_multiplier)
 
 
 def _repeat_channels(x, in_channels, depth_multiplier):
@@ -79,12 +74,15 @@ class Conv2D(WindowLayer):
                  use_bias=True, activation=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", rng=None, name=None, dtype=np.float32):
         super().__init__(name)
-        self.in_channels, self.filters = int(in_channels), int(filters)
-        self.kernel_size = as_pair(kernel_size, "kernel_size", "Conv2D")
-        self.strides = as_pair(strides, "strides", "Conv2D")
+        owner = self.constructor_label()
+        self.in_channels = as_count(in_channels, "in_channels", owner)
+        self.filters = as_count(filters, "filters", owner)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", owner)
+        self.strides = as_pair(strides, "strides", owner)
+        check_padding(padding, owner)
         self.padding = padding
         self.use_bias = bool(use_bias)
-        self.activation = F.check_activation(activation, "Conv2D")
+        self.activation = F.check_activation(activation, owner)
         rng = initializers.as_generator(rng)
         self.add_weight("kernel", (*self.kernel_size, self.in_channels, self.filters),
                         kernel_initializer, rng, dtype=dtype)
@@ -130,13 +128,15 @@ class DepthwiseConv2D(WindowLayer):
                  use_bias=True, activation=None, depthwise_initializer="glorot_uniform",
                  bias_initializer="zeros", rng=None, name=None, dtype=np.float32):
         super().__init__(name)
-        self.in_channels = int(in_channels)
-        self.depth_multiplier = _check_depth_multiplier(depth_multiplier, "DepthwiseConv2D")
-        self.kernel_size = as_pair(kernel_size, "kernel_size", "DepthwiseConv2D")
-        self.strides = as_pair(strides, "strides", "DepthwiseConv2D")
+        owner = self.constructor_label()
+        self.in_channels = as_count(in_channels, "in_channels", owner)
+        self.depth_multiplier = as_count(depth_multiplier, "depth_multiplier", owner)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", owner)
+        self.strides = as_pair(strides, "strides", owner)
+        check_padding(padding, owner)
         self.padding = padding
         self.use_bias = bool(use_bias)
-        self.activation = F.check_activation(activation, "DepthwiseConv2D")
+        self.activation = F.check_activation(activation, owner)
         self.out_channels = self.in_channels * self.depth_multiplier
         rng = initializers.as_generator(rng)
         self.add_weight("kernel", (*self.kernel_size, self.in_channels, self.depth_multiplier),
@@ -176,9 +176,11 @@ class PointwiseConv2D(Module):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", rng=None,
                  name=None, dtype=np.float32):
         super().__init__(name)
-        self.in_channels, self.filters = int(in_channels), int(filters)
+        owner = self.constructor_label()
+        self.in_channels = as_count(in_channels, "in_channels", owner)
+        self.filters = as_count(filters, "filters", owner)
         self.use_bias = bool(use_bias)
-        self.activation = F.check_activation(activation, "PointwiseConv2D")
+        self.activation = F.check_activation(activation, owner)
         rng = initializers.as_generator(rng)
         self.add_weight("kernel", (self.in_channels, self.filters), kernel_initializer, rng, dtype=dtype)
         add_optional_bias(self, self.filters, self.use_bias, bias_initializer, rng, dtype)
@@ -212,13 +214,16 @@ class SeparableConv2D(WindowLayer):
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
                  bias_initializer="zeros", rng=None, name=None, dtype=np.float32):
         super().__init__(name)
-        self.in_channels, self.filters = int(in_channels), int(filters)
-        self.depth_multiplier = _check_depth_multiplier(depth_multiplier, "SeparableConv2D")
-        self.kernel_size = as_pair(kernel_size, "kernel_size", "SeparableConv2D")
-        self.strides = as_pair(strides, "strides", "SeparableConv2D")
+        owner = self.constructor_label()
+        self.in_channels = as_count(in_channels, "in_channels", owner)
+        self.filters = as_count(filters, "filters", owner)
+        self.depth_multiplier = as_count(depth_multiplier, "depth_multiplier", owner)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", owner)
+        self.strides = as_pair(strides, "strides", owner)
+        check_padding(padding, owner)
         self.padding = padding
         self.use_bias = bool(use_bias)
-        self.activation = F.check_activation(activation, "SeparableConv2D")
+        self.activation = F.check_activation(activation, owner)
         self.mid_channels = self.in_channels * self.depth_multiplier
         rng = initializers.as_generator(rng)
         self.add_weight("depthwise_kernel", (*self.kernel_size, self.in_channels, self.depth_multiplier),
@@ -264,8 +269,10 @@ class BatchNorm2D(Module):
 
     def __init__(self, channels, momentum=0.99, epsilon=1e-3, name=None, dtype=np.float32):
         super().__init__(name)
-        self.channels = int(channels)
-        self.momentum, self.epsilon = float(momentum), float(epsilon)
+        owner = self.constructor_label()
+        self.channels = as_count(channels, "channels", owner)
+        self.momentum = as_real(momentum, "momentum", owner, 0, 1, high_open=True)
+        self.epsilon = as_real(epsilon, "epsilon", owner, 0, low_open=True)
         self.add_weight("gamma", (self.channels,), "ones", dtype=dtype)
         self.add_weight("beta", (self.channels,), "zeros", dtype=dtype)
         self.add_weight("moving_mean", (self.channels,), "zeros", trainable=False, dtype=dtype)
@@ -296,9 +303,11 @@ class Dense(Module):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", rng=None,
                  name=None, dtype=np.float32):
         super().__init__(name)
-        self.in_features, self.units = int(in_features), int(units)
+        owner = self.constructor_label()
+        self.in_features = as_count(in_features, "in_features", owner)
+        self.units = as_count(units, "units", owner)
         self.use_bias = bool(use_bias)
-        self.activation = F.check_activation(activation, "Dense")
+        self.activation = F.check_activation(activation, owner)
         rng = initializers.as_generator(rng)
         self.add_weight("kernel", (self.in_features, self.units), kernel_initializer, rng, dtype=dtype)
         add_optional_bias(self, self.units, self.use_bias, bias_initializer, rng, dtype)

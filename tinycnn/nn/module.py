@@ -13,28 +13,25 @@ walks that tree.  ``output_shape(input_shape)`` infers shapes without computing 
 Flatten / global pooling.
 
 Names follow Keras: an unnamed layer is named after its type (``conv2d``, ``conv2d_1``, ...),
-counted per model by ``assign_names`` (so two models both start at ``conv2d``); a child of a
-block is named after the block: ``block2a_dwconv``.  Containers are in ``containers.py``.
+counted per model by ``assign_names`` (naming.py; so two models both start at ``conv2d``); a
+child of a block is named after the block: ``block2a_dwconv``.  Containers are in ``containers.py``.
+
+Constructor arguments are checked when the layer is made (``Conv2D(3, 3.7, 3)`` is refused,
+naming the layer and the argument), and no weight of more than 2^31 values is allocated.
 """
 
 import contextlib
 import os
-import re
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
 from ..files import atomic_savez
+from ..kernels.arguments import as_count, check_array_size
 from ..tensor import Tensor, no_grad
 from . import init as initializers
-
-
-def to_snake_case(name):
-    """Keras's rule: 'MaxPooling2D' -> 'max_pooling2d', 'ReLU' -> 're_lu'."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name)
-    return name.lower()
+from .naming import to_snake_case
 
 
 def _stored_array(module, key, is_parameter):
@@ -44,6 +41,39 @@ def _stored_array(module, key, is_parameter):
 
 def _fmt_shape(shape):
     return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def checked_state_arrays(state, targets, owner, strict):
+    """The arrays of ``state`` to copy into ``targets`` (see ``Module.load_state_dict``), each
+    checked and converted to its target's dtype; raises, naming the key, before anything is copied."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"{owner}: expected a mapping of names to arrays (a state_dict), "
+                        f"got {type(state).__name__}")
+    missing = [k for k in targets if k not in state]
+    unexpected = [k for k in state if k not in targets]
+    if strict and (missing or unexpected):
+        parts = []
+        if missing:
+            parts.append("missing key(s): " + ", ".join(repr(k) for k in missing))
+        if unexpected:
+            parts.append("unexpected key(s): " + ", ".join(repr(k) for k in unexpected))
+        raise KeyError(f"{owner}: " + "; ".join(parts))
+    arrays = {}
+    for key, (mod, attr, is_param) in targets.items():
+        if key not in state:
+            continue
+        current = _stored_array(mod, attr, is_param)
+        value = state[key]
+        value = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if value.shape != current.shape:
+            raise ValueError(f"{owner}: shape mismatch for {key!r}: "
+                             f"expected {_fmt_shape(current.shape)}, got {_fmt_shape(value.shape)}")
+        if value.dtype.kind not in "fiu":
+            raise ValueError(f"{owner}: {key!r} must hold real numbers, got dtype {value.dtype}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{owner}: {key!r} contains NaN or inf")
+        arrays[key] = value.astype(current.dtype)
+    return arrays
 
 
 class Module:
@@ -104,6 +134,7 @@ class Module:
         become plain float arrays (buffers), like batch norm's moving statistics.
         """
         shape = tuple(int(s) for s in shape)
+        check_array_size(shape, f"weight {name!r}", self.constructor_label())
         value = initializers.get(initializer)(shape, initializers.as_generator(rng), dtype)
         value = np.ascontiguousarray(value, dtype=dtype)
         if trainable:
@@ -134,6 +165,11 @@ class Module:
     def describe(self):
         """``Conv2D 'conv2d_3'``: how error messages name this module."""
         return f"{self.type_name} '{self.name}'"
+
+    def constructor_label(self):
+        """How errors in ``__init__`` name this module: ``Conv2D 'conv1'`` when it was given a
+        name, else ``Conv2D`` (an automatic name comes later, from its container)."""
+        return type(self).__name__ + ("" if self._name is None else f" '{self._name}'")
 
     # ------------------------------------------------------------------ tree walking
     def named_children(self):
@@ -202,9 +238,10 @@ class Module:
     def predict(self, x, batch_size=256):
         """Outputs for the array ``x`` (N, ...) in eval mode, in batches, without a graph:
         an ndarray (N, ...), as Keras's ``model.predict``.  The modes are restored after."""
+        batch_size = as_count(batch_size, "batch_size", f"{self.describe()}.predict")
+        starts = range(0, max(len(x), 1), batch_size)       # an empty x: one empty batch
         with self.evaluating(), no_grad():
-            return np.concatenate([self(Tensor(x[start:start + batch_size])).data
-                                   for start in range(0, len(x), batch_size)])
+            return np.concatenate([self(Tensor(x[start:start + batch_size])).data for start in starts])
 
     def zero_grad(self):
         for p in self.parameters():
@@ -262,34 +299,21 @@ class Module:
     def load_state_dict(self, state, strict=True):
         """Copy arrays from ``state`` into this module's parameters and buffers, in place.
 
-        Every check runs before anything is copied, so a failed load changes nothing.
-        With strict=True, a key missing from ``state`` or a key this model does not have
-        raises KeyError naming it; a shape mismatch always raises ValueError with the
-        expected and the given shape.
+        Every check runs before anything is copied, so a failed load changes nothing:
+        with strict=True, a key missing from ``state`` or a key this model does not have
+        raises KeyError naming it; a value of the wrong shape, a value that is not real
+        numbers, or one holding NaN or inf raises ValueError naming the key, the expected
+        and the given value.  Each parameter written counts as an in-place change (its
+        version goes up), so a graph built before the load refuses to backpropagate.
         """
         targets = self._state_targets()
-        owner = type(self).__name__ + (f" '{self.name}'" if self._name else "")
-        missing = [k for k in targets if k not in state]
-        unexpected = [k for k in state if k not in targets]
-        if strict and (missing or unexpected):
-            parts = []
-            if missing:
-                parts.append("missing key(s): " + ", ".join(repr(k) for k in missing))
-            if unexpected:
-                parts.append("unexpected key(s): " + ", ".join(repr(k) for k in unexpected))
-            raise KeyError(f"load_state_dict into {owner}: " + "; ".join(parts))
-        for key, (mod, attr, is_param) in targets.items():
-            if key not in state:
-                continue
-            current = _stored_array(mod, attr, is_param)
-            value = np.asarray(state[key])
-            if value.shape != current.shape:
-                raise ValueError(f"load_state_dict into {owner}: shape mismatch for {key!r}: "
-                                 f"expected {_fmt_shape(current.shape)}, got {_fmt_shape(value.shape)}")
-        for key, (mod, attr, is_param) in targets.items():
-            if key not in state:
-                continue
-            np.copyto(_stored_array(mod, attr, is_param), np.asarray(state[key]), casting="unsafe")
+        owner = "load_state_dict into " + type(self).__name__ + (f" '{self.name}'" if self._name else "")
+        arrays = checked_state_arrays(state, targets, owner, strict)
+        for key, value in arrays.items():
+            mod, attr, is_param = targets[key]
+            np.copyto(_stored_array(mod, attr, is_param), value)
+            if is_param:
+                mod._parameters[attr].bump_version()
         return self
 
     def save(self, path):
@@ -357,42 +381,3 @@ class Module:
             return head + ")"
         lines = [head + ", ["] + ["  " + line for key, child in kids for line in f"{key}: {child!r}".splitlines()]
         return "\n".join(lines + ["])"])
-
-
-def assign_names(root):
-    """Give every auto-named module below ``root`` a Keras-style name, per model.
-
-    Layers directly inside containers (Sequential) count per type: conv2d, conv2d_1, ...;
-    explicit names are kept and skipped by the counter.  Children of a block are named
-    ``<block name>_<attribute>``.  Raises if two layers of one container share a name.
-    """
-    taken = set()
-
-    def collect(mod):
-        for _, child in mod._modules.items():
-            if mod.is_container and not child._auto_name:
-                taken.add(child._name)
-            collect(child)
-
-    collect(root)
-    counts = {}
-
-    def fresh(base):
-        while True:
-            n = counts.get(base, 0)
-            counts[base] = n + 1
-            candidate = base if n == 0 else f"{base}_{n}"
-            if candidate not in taken:
-                taken.add(candidate)
-                return candidate
-
-    def visit(mod):
-        for key, child in mod._modules.items():
-            if child._auto_name:
-                if mod.is_container:
-                    child._name = fresh(to_snake_case(child.type_name))
-                else:
-                    child._name = f"{mod.name}_{key}"
-            visit(child)
-
-    visit(root)

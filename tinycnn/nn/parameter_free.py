@@ -6,7 +6,8 @@ Each is a thin wrapper around one op of ``tinycnn.functional``; ``output_shape``
 import math
 
 from .. import functional as F
-from ..kernels.shapes import as_pair
+from ..kernels.arguments import as_real
+from ..kernels.shapes import as_pair, check_padding
 from . import init as initializers
 from .layers import WindowLayer
 from .module import Module
@@ -61,9 +62,10 @@ class WindowPool(WindowLayer):
 
     def __init__(self, pool_size=2, strides=None, padding="valid", name=None):
         super().__init__(name)
-        self.pool_size = as_pair(pool_size, "pool_size", type(self).__name__)
-        self.strides = as_pair(strides if strides is not None else pool_size, "strides",
-                               type(self).__name__)
+        owner = self.constructor_label()
+        self.pool_size = as_pair(pool_size, "pool_size", owner)
+        self.strides = as_pair(strides if strides is not None else pool_size, "strides", owner)
+        check_padding(padding, owner)
         self.padding = padding
 
     def forward(self, x):
@@ -135,9 +137,7 @@ class Dropout(Module):
 
     def __init__(self, rate, seed=None, name=None):
         super().__init__(name)
-        if not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate = as_real(rate, "rate", self.constructor_label(), 0, 1, high_open=True)
         self.rng = initializers.as_generator(seed)
 
     def forward(self, x):
