@@ -76,6 +76,12 @@ def run_worker(script, task, allocator, folder, name, extra_env=None):
     return result
 
 
+def rotated(items, k):
+    """items started at position k: the worker order of round k (so none always goes first)."""
+    k %= len(items)
+    return list(items[k:]) + list(items[:k])
+
+
 class Progress:
     """Prints one line per finished worker: how long it took, and about how long is left.
 
@@ -165,7 +171,15 @@ def fmt_load(load):
     return "n/a" if not load else " / ".join(f"{v:.2f}" for v in load)
 
 
-def facts_lines(facts, command, end_load, runtime):
+def worker_loads(results):
+    """'min / median / max' of the 1-minute load average at the start of each worker."""
+    loads = [r["load_start"][0] for r in results if r.get("load_start")]
+    if not loads:
+        return "n/a"
+    return f"{min(loads):.2f} / {statistics.median(loads):.2f} / {max(loads):.2f}"
+
+
+def facts_lines(facts, command, end_load, runtime, results):
     """The lines of a results section that say how, where and when it was measured."""
     forced = facts["forced_blas_vars"] or "neither set"
     return [f"Command: `{command}`  ",
@@ -173,7 +187,8 @@ def facts_lines(facts, command, end_load, runtime):
             f"({facts['usable_cpus']} usable), {facts['platform']}, {facts['libc']}, "
             f"Python {facts['python']}.  ",
             f"Load average (1 / 5 / 15 min) before: {fmt_load(facts['load'])}; after: "
-            f"{fmt_load(end_load)}.  ",
+            f"{fmt_load(end_load)}; 1-minute load at each worker's start, min / median / max: "
+            f"{worker_loads(results)} (other work on the machine slows both frameworks).  ",
             f"Versions: {runtime}.  ",
             f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: {forced}."]
 

@@ -96,9 +96,11 @@ def format_section(shapes, results, worst_error, starts, args, facts, end_load):
     rows = table_rows(shapes, results)
     flags = " --smoke" if args.smoke else ""
     lines = [START, "## Kernels: every conv, depthwise and pointwise shape of the three networks", ""]
-    lines += H.facts_lines(facts, COMMAND + flags, end_load, runtime_summary(results))
-    lines += ["", f"{len(shapes)} distinct shapes at the training batch, found by walking the built "
-              "networks (pneumonia_net batch 64, MobileNetV1 alpha 0.5 batch 32, EfficientNet-B0 batch 16). "
+    every = [r for rs in results.values() for r in rs]
+    lines += H.facts_lines(facts, COMMAND + flags, end_load, runtime_summary(results), every)
+    batches = ("batch 2 (smoke)" if args.smoke else
+               "the training batch (pneumonia_net 64, MobileNetV1 alpha 0.5 32, EfficientNet-B0 16)")
+    lines += ["", f"{len(shapes)} distinct shapes at {batches}, found by walking the built networks' layers. "
               f"Each cell: median of {args.rounds} per-process medians ({args.repeats} timed calls after "
               f"{args.warmup} warm-up), spread (max / min) in brackets; one fresh process per framework per "
               f"round, 2 threads, allocator: {H.ALLOCATOR_LABELS[args.allocator]}.  torch in its faster "

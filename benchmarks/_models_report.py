@@ -25,14 +25,15 @@ def cell_stats(collected, allocator, model, task):
 def model_table(collected, args, allocator, task):
     cases = SMOKE_MODELS if args.smoke else MODELS
     batch_word = "batch" if task == "train" else "images"
-    lines = [f"| model | {batch_word} | tinycnn ms | torch NCHW ms | torch channels_last ms | "
+    params = collected["export"]["params"]
+    lines = [f"| model | params | {batch_word} | tinycnn ms | torch NCHW ms | torch channels_last ms | "
              "tinycnn / faster torch | tinycnn img/s | page faults / step: tinycnn, NCHW, CL |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for model in args.models:
         stats, faster, faults = cell_stats(collected, allocator, model, task)
         batch = cases[model][3] if task == "train" else 1
         ratio = stats["tinycnn"]["median"] / stats[faster]["median"]
-        lines.append(f"| {cases[model][4]} | {batch} | {H.fmt_ms(stats['tinycnn'])} | "
+        lines.append(f"| {cases[model][4]} | {params[model]:,} | {batch} | {H.fmt_ms(stats['tinycnn'])} | "
                      f"{H.fmt_ms(stats['torch-nchw'])} | {H.fmt_ms(stats['torch-cl'])} | "
                      f"**{ratio:.2f}** ({LAYOUT_NAMES[faster]}) | {batch / stats['tinycnn']['median']:.0f} | "
                      f"{faults['tinycnn']:.0f}, {faults['torch-nchw']:.0f}, {faults['torch-cl']:.0f} |")
@@ -57,6 +58,11 @@ def allocator_table(collected, args):
     return lines
 
 
+def values_seen(results, get):
+    """The distinct values of get(result) over the workers, e.g. 'omp' or 'omp, workqueue'."""
+    return ", ".join(sorted({str(get(r)) for r in results}))
+
+
 def import_order_table(collected, args):
     rows = {order: collected.get(("order", order), []) for order in IMPORT_ORDERS}
     model = args.import_order_model
@@ -66,11 +72,12 @@ def import_order_table(collected, args):
             "numba-first": "`import numba; numba.set_num_threads(2)`, then tinycnn",
             "torch-first": "`import torch; torch.set_num_threads(2)`, then tinycnn"}
     lines = [f"| import order ({model} train step) | tinycnn CHOSEN_LAYER | numba.threading_layer() | "
-             "step ms | vs tinycnn first |", "|---|---|---|---:|---:|"]
+             "OMP_WAIT_POLICY after import | step ms | vs tinycnn first |", "|---|---|---|---|---:|---:|"]
     for order, results in rows.items():
-        chosen = ", ".join(sorted({str(r["facts"]["chosen_layer"]) for r in results}))
-        layer = ", ".join(sorted({str(r["facts"]["threading_layer"]) for r in results}))
-        lines.append(f"| {code[order]} | `{chosen}` | `{layer}` | {H.fmt_ms(medians[order])} | "
+        chosen = values_seen(results, lambda r: r["facts"]["chosen_layer"])
+        layer = values_seen(results, lambda r: r["facts"]["threading_layer"])
+        policy = values_seen(results, lambda r: r["facts"]["env"]["OMP_WAIT_POLICY"])
+        lines.append(f"| {code[order]} | `{chosen}` | `{layer}` | {policy} | {H.fmt_ms(medians[order])} | "
                      f"{medians[order]['median'] / base:.2f} |")
     worst = max(m["median"] for m in medians.values()) / min(m["median"] for m in medians.values())
     verdict = "met" if worst <= 1.10 else "NOT met"
@@ -140,11 +147,14 @@ def isolation_line(collected):
 def format_section(collected, args, facts, end_load):
     command = COMMAND + (" --smoke" if args.smoke else "")
     lines = [START, "## Models: training step and inference, tinycnn vs PyTorch", ""]
-    lines += H.facts_lines(facts, command, end_load, runtime_summary(collected))
+    every = [r for _, r in timing_workers(collected)]
+    every += [r for key, rs in collected.items() if isinstance(key, tuple) and key[0] == "order" for r in rs]
+    lines += H.facts_lines(facts, command, end_load, runtime_summary(collected), every)
     lines += ["", f"Each cell: median of {args.rounds} per-process medians ({args.steps} timed steps after "
               f"{args.warmup} warm-up; inference {args.infer_steps} after {args.infer_warmup}), spread "
               "(max / min of the per-process medians) in brackets.  One fresh process per framework and "
-              "model, 2 threads each, rounds alternating tinycnn / torch NCHW / torch channels_last.  "
+              f"{'round (all models: --smoke)' if args.smoke else 'model'}, 2 threads each, rounds alternating "
+              "tinycnn / torch NCHW / torch channels_last.  "
               "Train step = forward (training mode) + binary cross-entropy + zero grads + backward, no "
               "optimizer update; inference = one image, eval mode, no graph.  Same weights in both "
               "frameworks (outputs checked before timing).", ""]

@@ -212,7 +212,7 @@ def check_outputs(model, x, x1, data, P):
 def torch_facts():
     import torch
     parallel = [line.strip() for line in torch.__config__.parallel_info().splitlines()
-                if line.startswith(("ATen parallel backend", "ATen/Parallel", "OpenMP"))]
+                if line.startswith(("ATen parallel backend", "OpenMP"))]
     return {"framework": "torch", "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "parallel": "; ".join(parallel), "mkldnn": torch.backends.mkldnn.is_available(),
             "numba_loaded": "numba" in sys.modules, "tinycnn_loaded": "tinycnn" in sys.modules,

@@ -92,11 +92,6 @@ def find_shapes(args, folder):
 # ---------------------------------------------------------------------- rounds
 
 
-def rotated(items, k):
-    k %= len(items)
-    return list(items[k:]) + list(items[:k])
-
-
 def check_first_round(results, shapes):
     """Outputs and gradients of tinycnn vs torch NCHW, per shape; stop on a mismatch."""
     tiny, torch = results["tinycnn"][0]["rows"], results["torch-nchw"][0]["rows"]
@@ -117,7 +112,7 @@ def run_rounds(shapes, args, folder):
     progress = H.Progress(kinds)
     results, worst = {fw: [] for fw in FRAMEWORKS}, None
     for r in range(args.rounds):
-        for fw in rotated(list(FRAMEWORKS), r):
+        for fw in H.rotated(list(FRAMEWORKS), r):
             framework, layout = FRAMEWORKS[fw]
             task = dict(mode="time", framework=framework, layout=layout, worker=fw, shapes=shapes,
                         warmup=args.warmup, repeats=args.repeats, samples=r == 0)
@@ -161,7 +156,7 @@ def parse_args(argv):
     ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of " + ", ".join(KINDS))
     ap.add_argument("--max-shapes", type=int, default=None, help="the N costliest shapes of each kind")
     ap.add_argument("--rounds", type=int, default=None, help="rounds of fresh workers (default 5)")
-    ap.add_argument("--repeats", type=int, default=None, help="timed calls per shape and pass (default 21)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed calls per shape and pass (default 15)")
     ap.add_argument("--warmup", type=int, default=None, help="warm-up calls per shape and pass (default 3)")
     ap.add_argument("--allocator", default="default", choices=sorted(H.ALLOCATORS))
     ap.add_argument("--no-startup", dest="startup", action="store_false", help="skip the start-up timing")
@@ -172,7 +167,7 @@ def parse_args(argv):
     if unknown or not args.kinds:
         ap.error(f"--kinds: unknown {unknown or 'empty list'}; choose from {', '.join(KINDS)}")
     args.rounds = args.rounds if args.rounds is not None else (1 if args.smoke else 5)
-    args.repeats = args.repeats if args.repeats is not None else (2 if args.smoke else 21)
+    args.repeats = args.repeats if args.repeats is not None else (2 if args.smoke else 15)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.smoke else 3)
     for name in ("rounds", "repeats", "max_shapes"):
         value = getattr(args, name)

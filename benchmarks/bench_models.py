@@ -71,7 +71,6 @@ TARGETS = {"pneumonia_net": 1.0, "mobilenet_v1": 1.0, "efficientnet_b0": 1.2}
 FRAMEWORKS = {"tinycnn": ("tinycnn", None), "torch-nchw": ("torch", "nchw"),
               "torch-cl": ("torch", "channels_last")}
 IMPORT_ORDERS = ("tinycnn-first", "numba-first", "torch-first")
-TOLERANCE = 1e-3
 
 
 # ---------------------------------------------------------------------- workers
@@ -86,11 +85,6 @@ def worker_main(task_path):
 # ---------------------------------------------------------------------- the plan
 
 
-def rotated(items, k):
-    k %= len(items)
-    return list(items[k:]) + list(items[:k])
-
-
 def plan(args):
     """[(kind, label, task, allocator)]: the export worker, then the rounds."""
     cases = SMOKE_MODELS if args.smoke else MODELS
@@ -101,13 +95,13 @@ def plan(args):
     for r in range(args.rounds):
         for models in groups:
             for allocator in args.allocators:
-                for fw in rotated(list(FRAMEWORKS), r):
+                for fw in H.rotated(list(FRAMEWORKS), r):
                     label = f"round {r + 1} {fw} {'+'.join(models)} [{allocator}]"
                     framework, layout = FRAMEWORKS[fw]
                     task = dict(mode="time", framework=framework, layout=layout, worker=fw, models=models, **steps)
                     tasks.append((f"{fw} {models} {allocator}", label, task, allocator))
         if args.import_order:
-            for order in rotated(IMPORT_ORDERS, r):
+            for order in H.rotated(IMPORT_ORDERS, r):
                 task = dict(mode="import-order", order=order, models=[args.import_order_model],
                             train_only=True, **steps)
                 tasks.append((f"order {order}", f"round {r + 1} import order {order}", task, "default"))
@@ -143,7 +137,7 @@ def parse_args(argv):
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ", ".join(MODELS))
     ap.add_argument("--rounds", type=int, default=None, help="rounds of fresh workers (default 3)")
     ap.add_argument("--steps", type=int, default=None, help="timed training steps per worker (default 15)")
-    ap.add_argument("--warmup", type=int, default=None, help="warm-up training steps (default 3)")
+    ap.add_argument("--warmup", type=int, default=None, help="warm-up training steps (default 5)")
     ap.add_argument("--allocators", default="default,notrim", help="default, notrim or both (default)")
     ap.add_argument("--no-import-order", dest="import_order", action="store_false",
                     help="skip the import-order check")
@@ -160,8 +154,8 @@ def parse_args(argv):
     small = args.smoke
     args.rounds = args.rounds if args.rounds is not None else (1 if small else 3)
     args.steps = args.steps if args.steps is not None else (2 if small else 15)
-    args.warmup = args.warmup if args.warmup is not None else (1 if small else 3)
-    args.infer_steps, args.infer_warmup = (2, 1) if small else (30, 5)
+    args.warmup = args.warmup if args.warmup is not None else (1 if small else 5)
+    args.infer_steps, args.infer_warmup = (2, 1) if small else (30, 10)
     args.import_order_model = "pneumonia_net" if "pneumonia_net" in args.models else args.models[0]
     for name in ("rounds", "steps"):
         if getattr(args, name) < 1:

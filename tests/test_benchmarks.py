@@ -71,7 +71,7 @@ def test_summaries_are_the_median_of_the_per_process_medians_and_max_over_min():
     assert H.summarize([0.3, 0.1, 0.2]) == {"median": 0.2, "spread": pytest.approx(3.0), "n": 3,
                                             "values": [0.3, 0.1, 0.2]}
     assert H.geometric_mean([0.5, 2.0, 1.0]) == pytest.approx(1.0)
-    assert bench_models.rotated(["a", "b", "c"], 4) == ["b", "c", "a"]
+    assert H.rotated(["a", "b", "c"], 4) == ["b", "c", "a"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc variables")
