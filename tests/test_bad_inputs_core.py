@@ -46,6 +46,11 @@ REFUSED = {
                             r"backward\(\): grad has shape \(4,\), tensor has \(3,\)"),
     "backward-non-scalar": (lambda: (weight(3) * 2).backward(), RuntimeError,
                             r"grad must be given for a non-scalar output of shape \(3,\)"),
+    "reshape-wrong-size": (lambda: tc.Tensor(np.ones(12)).reshape(5), ValueError,
+                           r"reshape: a tensor of shape \(12,\) \(12 values\) cannot be viewed as shape \(5,\)"),
+    "matmul-inner-sizes": (lambda: tc.Tensor(np.ones((2, 3))) @ tc.Tensor(np.ones((4, 2))), ValueError,
+                           r"matmul: shapes \(2, 3\) and \(4, 2\) do not fit: the first has 3 columns, "
+                           r"the second 4 rows"),
     # ------------------------------------------------------------------ ops: padding, stride, dtype
     "conv2d-float-padding": (lambda: F.conv2d(f32(1, 5, 5, 1), f32(3, 3, 1, 1), padding=((1.5, 1), (1, 1))),
                              ValueError, r"conv2d: padding must be whole numbers of pixels \(ints\), "
@@ -115,6 +120,9 @@ REFUSED = {
                            r"68,719,476,736 values"),
     "DepthwiseConv2D-float-multiplier": (lambda: nn.DepthwiseConv2D(3, 3, depth_multiplier=1.5), TypeError,
                                          r"DepthwiseConv2D: depth_multiplier must be an integer >= 1, got 1.5"),
+    "DepthwiseConv2D-repeat-too-large": (lambda: nn.DepthwiseConv2D(1, 3, depth_multiplier=2**19, name="dw")(
+        tc.Tensor(f32(1, 128, 64, 1))), ValueError,
+        r"DepthwiseConv2D 'dw': the input repeated depth_multiplier times would have shape \(1, 128, 64, 524288\)"),
     "DepthwiseConv2D-zero-channels": (lambda: nn.DepthwiseConv2D(0, 3), ValueError,
                                       r"DepthwiseConv2D: in_channels must be >= 1, got 0"),
     "SeparableConv2D-multiplier-0": (lambda: nn.SeparableConv2D(3, 4, 3, depth_multiplier=0), ValueError,

@@ -45,8 +45,9 @@ the forward pass" when a tensor whose array an op saved has changed since the op
 * How it is checked: ``Context.save`` lists the arrays an op keeps; ``Function.apply``
   watches every input and the output that shares memory with one of them, with its
   version's count; ``Node`` compares before calling the op's backward (graph.py).
-  Only graphs that will be differentiated pay, and little: pneumonia_net's training step at
-  batch 64 measured within noise of the unchecked one (benchmarks/RESULTS.md).
+  Only graphs that will be differentiated pay, and little: in pneumonia_net's training step at
+  batch 64 (one thread) the bookkeeping took about 0.7 ms of an 82 ms step; the median step
+  was 80-83 ms without it and 82-84 ms with it, within the noise of the machine.
 
 backward also refuses an op whose backward returns the wrong number of gradients, or a
 gradient that does not sum back (unbroadcast) to its input's shape.

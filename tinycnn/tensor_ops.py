@@ -114,6 +114,9 @@ class MatMulOp(Function):
     def forward(ctx, x, y):
         if x.ndim < 2 or y.ndim < 2:
             raise ValueError(f"matmul: both operands need >= 2 dimensions, got {x.shape} and {y.shape}")
+        if x.shape[-1] != y.shape[-2]:
+            raise ValueError(f"matmul: shapes {x.shape} and {y.shape} do not fit: the first has "
+                             f"{x.shape[-1]} columns, the second {y.shape[-2]} rows")
         ctx.save(x=x, y=y)
         return x @ y
 
@@ -228,7 +231,11 @@ class ReshapeOp(Function):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.save(shape=x.shape)
-        return np.reshape(x, shape)
+        try:
+            return np.reshape(x, shape)
+        except (TypeError, ValueError):
+            raise ValueError(f"reshape: a tensor of shape {x.shape} ({x.size} values) cannot be "
+                             f"viewed as shape {shape}") from None
 
     @staticmethod
     def backward(ctx, grad):

@@ -22,7 +22,7 @@ channels has 3*3*3 = 27.
 import numpy as np
 
 from .. import functional as F
-from ..kernels.arguments import as_count, as_real
+from ..kernels.arguments import as_count, as_real, check_array_size
 from ..kernels.shapes import as_pair, check_padding, conv_output_hw, resolve_padding
 from . import init as initializers
 from .module import Module
@@ -38,10 +38,11 @@ def add_optional_bias(layer, size, use_bias, initializer, rng, dtype):
         layer.bias = None
 
 
-def _repeat_channels(x, in_channels, depth_multiplier):
+def _repeat_channels(x, in_channels, depth_multiplier, owner):
     """Depth multiplier M: channel c becomes channels c*M .. c*M+M-1 (each gets its own filter)."""
     if depth_multiplier == 1:
         return x
+    check_array_size((*x.shape[:-1], in_channels * depth_multiplier), "input repeated depth_multiplier times", owner)
     return x[..., np.repeat(np.arange(in_channels), depth_multiplier)]
 
 
@@ -145,7 +146,7 @@ class DepthwiseConv2D(WindowLayer):
 
     def forward(self, x):
         self._check_input(x, 4, self.in_channels)
-        x = _repeat_channels(x, self.in_channels, self.depth_multiplier)
+        x = _repeat_channels(x, self.in_channels, self.depth_multiplier, self.describe())
         w = self.kernel.reshape(*self.kernel_size, self.out_channels)
         return F.depthwise_conv2d(x, w, self.bias, stride=self.strides, padding=self.padding,
                                   activation=self.activation)
@@ -234,7 +235,7 @@ class SeparableConv2D(WindowLayer):
 
     def forward(self, x):
         self._check_input(x, 4, self.in_channels)
-        x = _repeat_channels(x, self.in_channels, self.depth_multiplier)
+        x = _repeat_channels(x, self.in_channels, self.depth_multiplier, self.describe())
         dw = self.depthwise_kernel.reshape(*self.kernel_size, self.mid_channels)
         h = F.depthwise_conv2d(x, dw, None, stride=self.strides, padding=self.padding)
         pw = self.pointwise_kernel.reshape(self.mid_channels, self.filters)
