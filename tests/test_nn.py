@@ -255,6 +255,27 @@ def test_state_dict_roundtrip_npz_bit_identical(tmp_path):
         assert k1 == k2 and v1.dtype == v2.dtype and np.array_equal(v1, v2)
 
 
+@pytest.mark.parametrize("damage, words", [
+    (lambda path: path.write_bytes(b""), "is not an .npz archive"),
+    (lambda path: path.write_bytes(path.read_bytes()[:200]), "is not an .npz archive"),
+    (lambda path: np.savez(path, **{"dense.bias": np.zeros(3, np.float32)}), "is missing"),
+    (lambda path: np.savez(path, **{k: v.astype(np.int32) for k, v in small_net().state_dict().items()}),
+     "dtype int32, expected float32"),
+])
+def test_module_load_refuses_a_bad_weights_file_in_one_line(tmp_path, damage, words):
+    from tinycnn.files import BadFileError
+    path = tmp_path / "weights.npz"
+    small_net().save(path)
+    damage(path)
+    model = small_net(seed=5)
+    before = model.state_dict()
+    with pytest.raises(BadFileError, match=words) as caught:
+        model.load(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+    assert "allow_pickle" not in str(caught.value)
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())   # nothing changed
+
+
 def test_load_state_dict_errors_name_the_key():
     model = small_net()
     state = model.state_dict()

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..files import atomic_savez
+from ..files import NpzArchive, array_layout, atomic_savez
 from ..kernels.arguments import as_count, check_array_size
 from ..tensor import Tensor, no_grad
 from . import init as initializers
@@ -321,9 +321,14 @@ class Module:
         return atomic_savez(path, self.state_dict())
 
     def load(self, path, strict=True):
-        """Load weights written by ``save``."""
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            state = {k: data[k] for k in data.files}
+        """Load weights written by ``save``.  Every array's header (name, shape, dtype) is checked
+        against this module's weights before any data is read (``files.NpzArchive``), so a
+        damaged, foreign or oversized file is refused in one line naming it."""
+        expected = array_layout(self.state_dict())
+        with NpzArchive(path, "weights file") as archive:
+            if not strict:
+                expected = {k: v for k, v in expected.items() if k in archive.members}
+            state = archive.read_arrays(expected, also=() if strict else archive.names)
         return self.load_state_dict(state, strict=strict)
 
     # ------------------------------------------------------------------ running
