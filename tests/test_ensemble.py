@@ -208,8 +208,8 @@ def test_run_stopped_inside_a_later_member_resumes_to_the_same_weights(ensemble_
     monkeypatch.setattr(T, "train_one_epoch", original)
     lines = []
     T.fit(stopped, data, resume=True, print_fn=lines.append)
-    assert any("[member 1/2] resumed from" in line and "after epoch 2" in line for line in lines)
-    assert any("[member 2/2] resumed from" in line and "after epoch 1" in line for line in lines)
+    assert any("[member0 of 2] resumed from" in line and "after epoch 2" in line for line in lines)
+    assert any("[member1 of 2] resumed from" in line and "after epoch 1" in line for line in lines)
     for k in range(2):
         a = member_weights(os.path.join(config.out_dir, f"member{k}"))
         b = member_weights(tmp_path / f"member{k}")

@@ -190,12 +190,12 @@ def test_cli_predict_and_its_errors(tiny_run, tmp_path):
     assert ("PNEUMONIA" in ok.stdout or "NORMAL" in ok.stdout) and "probability of pneumonia" in ok.stdout
 
     missing = run_cli("predict", str(tmp_path / "nope.png"), "--model", model_path)
-    assert missing.returncode == 2 and "no such image file" in missing.stderr
+    assert missing.returncode == 1 and "no such image file" in missing.stderr     # 1: a file was skipped
 
     corrupt = tmp_path / "broken.jpeg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     bad = run_cli("predict", str(corrupt), "--model", model_path)
-    assert bad.returncode == 2 and "cannot read" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 1 and "cannot read" in bad.stderr and "Traceback" not in bad.stderr
 
     no_model = run_cli("predict", str(image), "--model", str(tmp_path / "missing.npz"))
     assert no_model.returncode == 2 and "model file not found" in no_model.stderr

@@ -1,10 +1,18 @@
-"""The ``tinycnn`` command: train, evaluate, predict, summary, gradcam.
+"""The ``tinycnn`` command (also ``python -m tinycnn``): train, evaluate, predict, summary, gradcam.
 
+    tinycnn --version
     tinycnn train [--quick] [--epochs N] [--members K] [--seed S] [--out RUN] [--resume] [--imbalance MODE]
-    tinycnn evaluate --model RUN/model.npz [--out FOLDER]
-    tinycnn predict IMAGE [IMAGE ...] --model RUN/model.npz
+    tinycnn evaluate [--model RUN/model.npz] [--out FOLDER] [--overwrite]
+    tinycnn predict IMAGE [IMAGE ...] [--model RUN/model.npz] [--json]
     tinycnn summary MODEL          (pneumonia_net, mobilenet_v1, efficientnet_b0, vgg_like or a .npz)
-    tinycnn gradcam IMAGE --model RUN/model.npz -o out.png
+    tinycnn gradcam IMAGE [--model RUN/model.npz] [-o out.png|.jpg|.pdf|.svg ...]
+
+``--model`` defaults to ``runs/pneumonia/model.npz`` (``DEFAULT_MODEL``), where ``tinycnn
+train`` puts it.  Exit status: 0 done; 1 ``predict`` scored the files it could read but at
+least one could not be read (each named on stderr); 2 an error: a bad argument (the usage and
+one error line, from argparse), a problem the user can fix (``user_errors``: a missing or
+damaged model or run file, a folder in use, a bad setting) or a training that diverged, as
+one line on stderr.
 """
 
 import argparse
@@ -12,9 +20,30 @@ import os
 import sys
 from dataclasses import replace
 
+#: where ``tinycnn train`` writes the model, and so what ``--model`` means when it is left out
+DEFAULT_MODEL = os.path.join("runs", "pneumonia", "model.npz")
+
+#: ``tinycnn predict``: some files could not be read (the others were scored)
+EXIT_SOME_FILES_FAILED = 1
+#: an error: a bad argument, model, run file, folder or setting, or a diverged training
+EXIT_USER_ERROR = 2
+
 
 class CommandError(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def version():
+    """tinycnn's version: the installed distribution's, else the package's ``__version__``."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("tinycnn")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
 
 
 def run_folder_config(model_path, description):
@@ -49,7 +78,8 @@ def load_model_or_fail(path):
     try:
         return load_model(path)
     except FileNotFoundError as err:
-        raise CommandError(str(err)) from None
+        hint = " (the default --model: train one with `tinycnn train` or give --model)" if path == DEFAULT_MODEL else ""
+        raise CommandError(f"{err}{hint}") from None
     except ValueError as err:
         raise CommandError(f"cannot load model: {err}") from None
 
@@ -83,31 +113,42 @@ def command_train(args):
 
 
 def command_evaluate(args):
+    """Evaluate the model on the test split, by default into a new RUN/evaluations/NNN
+    (``runs.evaluation_folder``): the training run's metrics.json and figures stay as they are."""
+    from .runs import evaluation_folder
     from .train import evaluate_run, prepare_data
 
     model, description = load_model_or_fail(args.model)
     config = run_folder_config(args.model, description)
-    if args.out:
-        config.out_dir = args.out
-    evaluate_run(model, prepare_data(config), config)
-    print(f"wrote metrics.json and figures to {config.out_dir}/")
+    data = prepare_data(config)
+    config.out_dir = evaluation_folder(config.out_dir, args.out, args.overwrite)
+    evaluate_run(model, data, config)
+    print(f"wrote metrics.json and figures to {config.out_dir}{os.sep}")
 
 
 def command_predict(args):
-    from . import metrics
-    from .data import CLASS_NAMES, preprocess
-    from .runs import predict_logits
+    """Score every file that can be read (``runs.score_file``); each one that cannot is named
+    on stderr and skipped (exit status 1).  ``--json``: one JSON list of the results on stdout."""
+    import json
+
+    from .runs import score_file
 
     model, description = load_model_or_fail(args.model)
     temperature, threshold = calibration_of(args.model)
-    size = description["input_shape"][0]
+    results = []
     for path in args.images:
-        pixels = read_image_or_fail(path, size)
-        x = preprocess(pixels[None], description.get("preprocessing", "dataset"))
-        logit = predict_logits(model, x)[0]
-        probability = float(metrics.sigmoid(logit / temperature))
-        label = CLASS_NAMES[int(probability >= threshold)]
-        print(f"{path}: {label} (probability of pneumonia {probability:.3f}, threshold {threshold:.3f})")
+        result = score_file(model, description, path, temperature, threshold)
+        results.append(result)
+        for warning in result["warnings"]:
+            print(f"tinycnn: warning: {warning}", file=sys.stderr)
+        if result["error"]:
+            print(f"tinycnn predict: error: cannot read {path}: {result['error']} (skipped)", file=sys.stderr)
+        elif not args.json:
+            print(f"{path}: {result['label']} (probability of pneumonia {result['probability']:.3f}, "
+                  f"threshold {threshold:.3f})", flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return EXIT_SOME_FILES_FAILED if any(result["error"] for result in results) else 0
 
 
 def command_summary(args):
@@ -127,7 +168,12 @@ def command_summary(args):
 
 def command_gradcam(args):
     from .cam import gradcam_figure_for_image
+    from .plots.figure import figure_format
 
+    try:
+        figure_format(args.output)          # refused before the model is loaded
+    except ValueError as err:
+        raise CommandError(f"-o: {err}") from None
     model, description = load_model_or_fail(args.model)
     temperature, threshold = calibration_of(args.model)
     size = description["input_shape"][0]
@@ -156,25 +202,38 @@ def add_train_arguments(parser):
     parser.add_argument("--epochs", type=positive_int, help="number of epochs (default 12)")
     parser.add_argument("--members", type=positive_int,
                         help="networks in the ensemble, each trained from its own random start (default 4)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the validation split and of member 0 (member k: seed + 1000 k; default 0)")
     parser.add_argument("--out", help="run folder (default runs/pneumonia)")
     parser.add_argument("--imbalance", choices=IMBALANCE_MODES,
                         help="how to handle 74%% pneumonia in train (default pos_weight)")
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="tinycnn", description="tinycnn: CNNs from scratch in NumPy and Numba")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_model_argument(parser, what):
+    """``--model``, by default ``DEFAULT_MODEL`` (where ``tinycnn train`` writes it)."""
+    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="MODEL.npz",
+                        help=f"the model file {what} (default {DEFAULT_MODEL}, where tinycnn train writes it)")
 
-    train = sub.add_parser("train", help="train the pneumonia detector")
-    add_train_arguments(train)
-    train.set_defaults(run=command_train)
 
-    evaluate = sub.add_parser("evaluate", help="evaluate a trained model on the test split")
-    evaluate.add_argument("--model", required=True)
-    evaluate.add_argument("--out", help="folder for metrics and figures (default: the model's folder)")
+def add_evaluate_command(sub):
+    """``tinycnn evaluate``: into a new RUN/evaluations/NNN unless --out or --overwrite."""
+    evaluate = sub.add_parser(
+        "evaluate", help="evaluate a trained model on the test split",
+        description="Fit temperature and threshold on the run's validation split, evaluate the test split once, "
+                    "and write metrics.json and the figures to a new folder RUN/evaluations/NNN (RUN: the "
+                    "model's folder): the training run's own metrics.json and figures are left as they are.")
+    add_model_argument(evaluate, "to evaluate")
+    evaluate.add_argument("--out", metavar="FOLDER",
+                          help="folder for metrics.json and the figures (default: a new RUN/evaluations/NNN); "
+                               "one that already holds a metrics.json needs --overwrite")
+    evaluate.add_argument("--overwrite", action="store_true",
+                          help="replace the metrics.json and figures already in --out, or without --out those "
+                               "of the training run itself (refused while a training holds its folder)")
     evaluate.set_defaults(run=command_evaluate)
 
+
+def add_predict_command(sub):
+    """``tinycnn predict``: every readable file scored, the others skipped; --json."""
     predict = sub.add_parser(
         "predict", help="probability of pneumonia for paediatric AP chest X-ray files",
         description="Probability of pneumonia for chest X-ray files. The model is for paediatric "
@@ -184,19 +243,55 @@ def build_parser():
                     "\"tinycnn[dicom]\"); README.md, 'What tinycnn predict reads', says how bit depth, "
                     "windowing, MONOCHROME1, EXIF orientation and colour are handled. Inputs unlike "
                     "the training X-rays (tiny, coloured, odd grey levels) get a warning on stderr.")
-    predict.add_argument("images", nargs="+", help="image files: .png .tif .jpeg ... or DICOM (.dcm)")
-    predict.add_argument("--model", required=True)
+    predict.add_argument("images", nargs="+", metavar="IMAGE",
+                         help="image files: .png .tif .jpeg ... or DICOM (.dcm); one that cannot be read is "
+                              "named on stderr and skipped, the others are still scored (exit status 1)")
+    add_model_argument(predict, "that scores them")
+    predict.add_argument("--json", action="store_true",
+                         help="print one JSON list instead of a line per file: {file, probability, label, "
+                              "threshold, temperature, warnings, error} for each (error null when it was read, "
+                              "probability and label null when not)")
     predict.set_defaults(run=command_predict)
 
+
+def add_gradcam_command(sub):
+    """``tinycnn gradcam``: one X-ray's Grad-CAM figure, in the format of -o's extension."""
+    gradcam = sub.add_parser("gradcam", help="Grad-CAM overlay for one X-ray")
+    gradcam.add_argument("image", metavar="IMAGE", help="the X-ray file (the formats tinycnn predict reads)")
+    add_model_argument(gradcam, "to explain")
+    gradcam.add_argument("-o", "--output", default="gradcam.png", metavar="FIGURE",
+                         help="the figure to write, in the format its extension names: .png, .jpg/.jpeg, .pdf, "
+                              ".svg, .tif, .webp ... (default gradcam.png)")
+    gradcam.set_defaults(run=command_gradcam)
+
+
+def build_parser():
+    """The ``tinycnn`` argument parser: every subcommand, every argument with its help."""
+    parser = argparse.ArgumentParser(prog="tinycnn", description="tinycnn: CNNs from scratch in NumPy and Numba",
+                                     epilog="Exit status: 0 done, 1 predict could not read some of the files "
+                                            "(the others were scored), 2 an error: a bad argument, model, run "
+                                            "file or folder, or a training that diverged (one line on stderr).")
+    parser.add_argument("--version", action="version", version=f"tinycnn {version()}",
+                        help="print tinycnn's version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="train, evaluate, predict, summary or gradcam (tinycnn COMMAND -h "
+                                     "for its options)")
+
+    train = sub.add_parser("train", help="train the pneumonia detector")
+    add_train_arguments(train)
+    train.set_defaults(run=command_train)
+
+    add_evaluate_command(sub)
+    add_predict_command(sub)
+
     summary = sub.add_parser("summary", help="Keras-style summary of a model")
-    summary.add_argument("model")
+    summary.add_argument("model", metavar="MODEL",
+                         help="a model file (.npz) or a network's name: pneumonia_net, mobilenet_v1, "
+                              "efficientnet_b0, vgg_like, ...")
     summary.set_defaults(run=command_summary)
 
-    gradcam = sub.add_parser("gradcam", help="Grad-CAM overlay for one X-ray")
-    gradcam.add_argument("image")
-    gradcam.add_argument("--model", required=True)
-    gradcam.add_argument("-o", "--output", default="gradcam.png")
-    gradcam.set_defaults(run=command_gradcam)
+    add_gradcam_command(sub)
+
     return parser
 
 
@@ -211,13 +306,15 @@ def user_errors():
 
 
 def main(argv=None):
+    """Run ``tinycnn ARGV``; returns the exit status (0, ``EXIT_SOME_FILES_FAILED`` or
+    ``EXIT_USER_ERROR``; argparse exits with 2 itself for a bad argument)."""
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        status = args.run(args)
     except user_errors() as err:
         print(f"tinycnn {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_USER_ERROR
+    return status or 0
 
 
 if __name__ == "__main__":

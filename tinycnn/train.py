@@ -39,7 +39,7 @@ from .models import member_seed
 from .nn import Ensemble
 from .nn.precise_bn import refresh_batch_norm_statistics
 from .optim import SGD, Adam, AdamW, cosine_with_warmup
-from .progress import Progress, format_seconds
+from .progress import Progress
 from .runs import (RunLock, build_network, check_both_classes, check_can_start, check_same_run, check_training_data,
                    checkpoint_arrays, find_checkpoints, load_model, predict_logits, read_checkpoint, save_model)
 # Moved to tinycnn.runs; re-exported here for one release (import them from tinycnn.runs):
@@ -134,8 +134,8 @@ def train_one_epoch(model, optimizer, data, config, epoch, step, total_steps, po
                                      rng=rng, drop_last=True,
                                      balanced=config.imbalance == "balanced_batches"))
     warmup_steps = int(config.warmup_epochs * len(batches))
-    losses, seen, start = [], 0, time.perf_counter()
-    progress.start_epoch()
+    losses = []
+    progress.start_epoch(epoch, config.epochs, len(batches))
     for number, idx in enumerate(batches, 1):
         xb, yb = data["x_train"][idx], data["y_train"][idx]
         if config.augment:
@@ -153,10 +153,8 @@ def train_one_epoch(model, optimizer, data, config, epoch, step, total_steps, po
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-        seen += len(idx)
         step += 1
-        progress.batch(epoch, config.epochs, number, len(batches), float(np.mean(losses[-20:])),
-                       seen / (time.perf_counter() - start))
+        progress.batch(number, float(np.mean(losses[-20:])), len(idx))
     return float(np.mean(losses)), step
 
 
@@ -186,16 +184,20 @@ def fit_ensemble(config, data, resume, print_fn):
     """``fit`` for members > 1: each member in its own folder, then the ensemble's model file."""
     out = config.out_dir
     atomic_write_text(os.path.join(out, "config.json"), json.dumps(asdict(config), indent=2))
-    members, histories, start = [], [], time.perf_counter()
+    members, histories = [], []
+    progress = Progress(print_fn, total_epochs=config.members * config.epochs)
     for k in range(config.members):
-        member_config = replace(config, members=1, member=k, out_dir=os.path.join(out, f"member{k}"))
-        tag = f"[member {k + 1}/{config.members}] "
-        model, history, _ = fit_one(member_config, data, resume, lambda line, tag=tag: print_fn(tag + line))
+        name = f"member{k}"        # as the folder, Ensemble's child and the figures' legends call it
+        member_config = replace(config, members=1, member=k, out_dir=os.path.join(out, name))
+        tag = f"[{name} of {config.members}] "
+        progress.prefix = tag
+        model, history, _ = fit_one(member_config, data, resume, lambda line, tag=tag: print_fn(tag + line),
+                                    progress)
         members.append(model)
         histories.append(history)
-        remaining = (config.members - k - 1) * (time.perf_counter() - start) / (k + 1)
-        print_fn(f"member {k + 1}/{config.members} done (best val AUC {max(history['val_auc']):.4f}); "
-                 f"ensemble ETA {format_seconds(remaining)}")
+        progress.prefix = ""
+        print_fn(f"{name} of {config.members} done (best val AUC {max(history['val_auc']):.4f}); "
+                 f"{progress.eta()}")
     ensemble = Ensemble(members).eval()
     val_auc = metrics.roc_auc(data["y_val"], predict_logits(ensemble, data["x_val"]))
     member_aucs = [round(max(h["val_auc"]), 4) for h in histories]
@@ -224,8 +226,11 @@ def resume_from_checkpoint(config, model, optimizer, steps_per_epoch, print_fn):
     return state["epoch"] + 1, state["step"], state["history"], state["best"]
 
 
-def fit_one(config, data, resume=False, print_fn=print):
-    """Train one network; returns (the network at its best validation AUC, history, run folder)."""
+def fit_one(config, data, resume=False, print_fn=print, progress=None):
+    """Train one network; returns (the network at its best validation AUC, history, run folder).
+
+    ``progress``: the ``Progress`` of the whole run (an ensemble's: its ETAs count every
+    member's epochs); by default one for this network's epochs alone."""
     out = config.out_dir
     seed = member_seed(config.seed, config.member)
     os.makedirs(out, exist_ok=True)
@@ -246,7 +251,8 @@ def fit_one(config, data, resume=False, print_fn=print):
     print_fn(f"training {config.model} ({model.count_params():,} params) "
              f"on {len(data['y_train'])} images, validating on {len(data['y_val'])}; "
              f"{steps_per_epoch} batches of {config.batch_size} per epoch")
-    progress = Progress(print_fn)
+    progress = Progress(print_fn, total_epochs=config.epochs) if progress is None else progress
+    progress.skip_epochs(first_epoch - 1)
     for epoch in range(first_epoch, config.epochs + 1):
         start = time.perf_counter()
         train_loss, step = train_one_epoch(model, optimizer, data, config, epoch, step, total_steps,
@@ -266,10 +272,9 @@ def fit_one(config, data, resume=False, print_fn=print):
                        config.model_kwargs, {"epoch": epoch, "val_auc": val_auc, "run_seed": config.seed,
                                              "member": config.member, "preprocessing": config.preprocessing})
         atomic_savez(checkpoint, checkpoint_arrays(model, optimizer, epoch, step, history, best))
-        remaining = (config.epochs - epoch) * float(np.mean(history["seconds"]))
+        progress.end_epoch()
         print_fn(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
-                 f"val AUC {val_auc:.4f}{' (best)' if improved else ''}, {seconds:.0f}s, "
-                 f"ETA {format_seconds(remaining)}")
+                 f"val AUC {val_auc:.4f}{' (best)' if improved else ''}, {seconds:.0f}s; {progress.eta()}")
     best_model, _ = load_model(os.path.join(out, "model.npz"))
     return best_model, history, out
 

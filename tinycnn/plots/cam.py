@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from ..data.pneumonia import CLASS_NAMES
-from .figure import RIGHT_COLOR, WRONG_COLOR, new_figure, save_png
+from .figure import RIGHT_COLOR, WRONG_COLOR, new_figure, save_figure, save_png
 
 
 def plot_gradcam_panels(pixels, heatmap, overlaid, heat_title, title, path) -> Path:
@@ -32,7 +32,7 @@ def plot_gradcam_panels(pixels, heatmap, overlaid, heat_title, title, path) -> P
     for ax in (ax_img, ax_heat, ax_over):
         _no_ticks(ax)
     fig.suptitle(title, fontsize=12)
-    return save_png(fig, path)
+    return save_figure(fig, path)          # the format of path's extension: .png, .jpg, .pdf ...
 
 
 # ======================================================================== the grid of overlays

@@ -31,3 +31,26 @@ def save_png(fig, path):
     path = Path(path)
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), suffix=".png")
     return path
+
+
+#: matplotlib's formats that are not an image file a viewer opens ("pgf" also needs LaTeX)
+NOT_IMAGE_FORMATS = ("pgf", "raw", "rgba")
+
+
+def figure_format(path):
+    """The format ``path``'s extension names, as matplotlib writes it ('x.jpg' -> 'jpg');
+    a ValueError naming the file and the extensions that work for any other."""
+    formats = sorted(set(FigureCanvasAgg.get_supported_filetypes()) - set(NOT_IMAGE_FORMATS))
+    extension = Path(path).suffix.lower().lstrip(".")
+    if extension not in formats:
+        raise ValueError(f"cannot write a figure to {path}: its extension {'.' + extension if extension else '(none)'} "
+                         f"names no image format matplotlib writes; use one of {', '.join('.' + f for f in formats)}")
+    return extension
+
+
+def save_figure(fig, path):
+    """Like ``save_png``, in the format ``path``'s extension names (``figure_format``):
+    'x.jpg' is a JPEG, 'x.pdf' a PDF, never PNG bytes under another name."""
+    path = Path(path)
+    atomic_write(path, lambda f: fig.savefig(f, format=figure_format(path), dpi=120), suffix=path.suffix)
+    return path

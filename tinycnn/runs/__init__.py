@@ -19,6 +19,8 @@ the field, what was expected and what was found.  Files are written atomically.
     checkpoint.py    checkpoint.npz: written each epoch, read back on resume
     lock.py          RunLock: one writer per run folder
     preflight.py     what a run checks before it trains: folder, resume, data, batch size
+    scoring.py       score_file: one image file scored as tinycnn predict reports it
+    evaluations.py   evaluation_folder: where tinycnn evaluate writes (RUN/evaluations/NNN)
 
 Nothing here trains: the CLI's ``predict``, ``summary`` and ``gradcam`` and the examples read
 a run through this package alone.
@@ -28,11 +30,13 @@ from .architecture import MAX_CHANNELS, MAX_INPUT_SIDE, MAX_MEMBERS, build_netwo
 from .calibration import read_calibration
 from .checkpoint import checkpoint_arrays, find_checkpoints, read_checkpoint
 from .checks import RunError
+from .evaluations import evaluation_folder, new_evaluation_folder
 from .config import (IMBALANCE_MODES, OPTIMIZERS, PREPROCESSING_METHODS, TrainConfig, check_config,
                      check_same_run, make_config, read_config)
 from .lock import RunLock, RunLockedError
 from .model_file import check_description, load_model, predict_logits, save_model
 from .preflight import check_both_classes, check_can_start, check_training_data
+from .scoring import score_file
 
 __all__ = [
     "RunError", "RunLockedError", "RunLock",
@@ -42,4 +46,5 @@ __all__ = [
     "build_network", "ensemble_size", "check_input_shape", "MAX_INPUT_SIDE", "MAX_CHANNELS", "MAX_MEMBERS",
     "checkpoint_arrays", "read_checkpoint", "find_checkpoints",
     "check_both_classes", "check_can_start", "check_training_data",
+    "score_file", "evaluation_folder", "new_evaluation_folder",
 ]
