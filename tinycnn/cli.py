@@ -6,6 +6,7 @@
     tinycnn predict IMAGE [IMAGE ...] [--model RUN/model.npz] [--json]
     tinycnn summary MODEL          (pneumonia_net, mobilenet_v1, efficientnet_b0, vgg_like or a .npz)
     tinycnn gradcam IMAGE [--model RUN/model.npz] [-o out.png|.jpg|.pdf|.svg ...]
+    tinycnn export [MODEL.npz | --model MODEL.npz] [-o model.onnx]     (needs the [onnx] extra)
 
 ``--model`` defaults to ``runs/pneumonia/model.npz`` (``DEFAULT_MODEL``), where ``tinycnn
 train`` puts it.  Exit status: 0 done; 1 ``predict`` scored the files it could read but at
@@ -120,9 +121,8 @@ def command_evaluate(args):
 
     model, description = load_model_or_fail(args.model)
     config = run_folder_config(args.model, description)
-    data = prepare_data(config)
-    config.out_dir = evaluation_folder(config.out_dir, args.out, args.overwrite)
-    evaluate_run(model, data, config)
+    config.out_dir = evaluation_folder(config.out_dir, args.out, args.overwrite)   # refused before the data loads
+    evaluate_run(model, prepare_data(config), config)
     print(f"wrote metrics.json and figures to {config.out_dir}{os.sep}")
 
 
@@ -182,6 +182,38 @@ def command_gradcam(args):
                                    title=os.path.basename(args.image),
                                    preprocessing=description.get("preprocessing", "dataset"))
     print(f"wrote {out}")
+
+
+def export_model_path(args):
+    """The model file of ``tinycnn export``: MODEL.npz or --model (the same thing), else DEFAULT_MODEL."""
+    if args.model and args.model_option and args.model != args.model_option:
+        raise CommandError(f"two model files given, {args.model} and --model {args.model_option}; give one")
+    return args.model or args.model_option or DEFAULT_MODEL
+
+
+def command_export(args):
+    """The model file as an ONNX graph (``tinycnn.export.to_onnx``), with the run's preprocessing,
+    temperature and threshold in its metadata_props, so onnxruntime can reproduce ``predict``."""
+    from .data import CLASS_NAMES
+    from .export import INPUT_NAME, OUTPUT_NAME, import_onnx, to_onnx
+
+    try:
+        import_onnx()
+    except ImportError as err:
+        raise CommandError(str(err)) from None
+    model_path = export_model_path(args)
+    model, description = load_model_or_fail(model_path)
+    temperature, threshold = calibration_of(model_path)
+    output = args.output or os.path.splitext(model_path)[0] + ".onnx"
+    preprocessing = description.get("preprocessing", "dataset")
+    to_onnx(model, output, description["input_shape"], preprocessing=preprocessing, temperature=temperature,
+            threshold=threshold, metadata={"class_names": ",".join(CLASS_NAMES), "source_model": model_path,
+                                           "architecture": description["model"],
+                                           "members": str(description["members"]),
+                                           "tinycnn_version": version()})
+    print(f"wrote {output}: input {INPUT_NAME} float32 (N, {', '.join(map(str, description['input_shape']))}) "
+          f"NHWC, output {OUTPUT_NAME} (N, 1); metadata_props: preprocessing {preprocessing}, "
+          f"temperature {temperature:.4g}, threshold {threshold:.4g}")
 
 
 def positive_int(text):
@@ -274,7 +306,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"tinycnn {version()}",
                         help="print tinycnn's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                help="train, evaluate, predict, summary or gradcam (tinycnn COMMAND -h "
+                                help="train, evaluate, predict, summary, gradcam or export (tinycnn COMMAND -h "
                                      "for its options)")
 
     train = sub.add_parser("train", help="train the pneumonia detector")
@@ -292,6 +324,19 @@ def build_parser():
 
     add_gradcam_command(sub)
 
+    export = sub.add_parser(
+        "export", help="write a model file as ONNX, to run it with onnxruntime",
+        description="Write a model file as an ONNX graph (needs pip install \"tinycnn[onnx]\"): input "
+                    "x_nhwc, float32 (N, H, W, C) images in tinycnn's layout, output the logits; the run's "
+                    "preprocessing, temperature and threshold go into its metadata_props. README.md, 'Run "
+                    "the exported detector with onnxruntime', shows how to use it.")
+    export.add_argument("model", nargs="?", metavar="MODEL.npz",
+                        help=f"the model file to export (default {DEFAULT_MODEL})")
+    export.add_argument("--model", dest="model_option", metavar="MODEL.npz",
+                        help="the same as MODEL.npz, as the other commands spell it")
+    export.add_argument("-o", "--output", metavar="OUT.onnx",
+                        help="the ONNX file to write (default: the model file's name with .onnx)")
+    export.set_defaults(run=command_export)
     return parser
 
 
