@@ -851,6 +851,18 @@ CLI_CASES = [   # (arguments with {run} and {tmp}, a change to the run folder, w
     pytest.param(["predict", "{tmp}/xray.png", "--model", "{run}/model.npz"],
                  lambda f: (f / "metrics.json").write_text("{\"temperature\": "),
                  ["metrics file", "metrics.json is not valid JSON"], id="predict-metrics-not-json"),
+    pytest.param(["predict", "{tmp}/xray.png", "--model", "{tmp}/missing.npz", "--json"], None,
+                 ["model file not found", "missing.npz"], id="predict-json-missing-model"),
+    pytest.param(["evaluate", "--model", "{run}/model.npz", "--out", "{run}"], None,
+                 ["run already holds a metrics.json", "give --overwrite"], id="evaluate-out-holds-metrics"),
+    pytest.param(["evaluate", "--model", "{run}/model.npz", "--out", "{tmp}/xray.png"], None,
+                 ["--out", "xray.png is a file, not a folder"], id="evaluate-out-a-file"),
+    pytest.param(["gradcam", "{tmp}/xray.png", "--model", "{run}/model.npz", "-o", "{tmp}/cam.bmp"], None,
+                 ["-o: cannot write a figure to", "cam.bmp: its extension .bmp names no image format"],
+                 id="gradcam-output-bmp"),
+    pytest.param(["gradcam", "{tmp}/xray.png", "--model", "{run}/model.npz", "-o", "{tmp}/cam"], None,
+                 ["-o: cannot write a figure to", "its extension (none) names no image format"],
+                 id="gradcam-output-no-extension"),
 ]
 
 
