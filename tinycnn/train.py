@@ -294,15 +294,15 @@ def evaluate_run(model, data, config, histories=None, print_fn=print):
     check_both_classes("validation split", data["y_val"])
     check_both_classes("test split", data["y_test"])
     with RunLock(out, print_fn):
-        report, test_probs, threshold = test_report(model, data, config)
-        write_figures(out, data, histories, data["y_test"].astype(int), test_probs, threshold)
+        report, test_probs, test_probs_uncalibrated = test_report(model, data, config)
+        write_figures(out, data, histories, report, test_probs, test_probs_uncalibrated)
         atomic_write_json(os.path.join(out, "metrics.json"), report)
     print_fn(summarise(report))
     return report
 
 
 def test_report(model, data, config):
-    """(metrics report, calibrated test probabilities, validation-chosen threshold)."""
+    """(metrics report, test probabilities after and before temperature scaling)."""
     val_logits, test_logits = predict_logits(model, data["x_val"]), predict_logits(model, data["x_test"])
     y_val, y_test = data["y_val"].astype(int), data["y_test"].astype(int)
 
@@ -338,27 +338,31 @@ def test_report(model, data, config):
     if len(model.members) > 1:                 # an ensemble: each member's own AUC too
         report["member_val_auc"] = [metrics.roc_auc(y_val, predict_logits(m, data["x_val"])) for m in model.members]
         report["member_test_auc"] = [metrics.roc_auc(y_test, predict_logits(m, data["x_test"])) for m in model.members]
-    return report, test_probs, threshold
+    return report, test_probs, test_probs_raw
 
 
-def write_figures(out, data, histories, y_test, test_probs, threshold):
-    fpr, tpr, thresholds = metrics.roc_curve(y_test, test_probs)
-    points = {}
-    for label, t in ((f"val-chosen threshold {threshold:.2f}", threshold), ("threshold 0.50", 0.5)):
-        r = metrics.binary_report(y_test, test_probs, t)
-        points[label] = (1 - r["specificity"], r["sensitivity"])
+def write_figures(out, data, histories, report, test_probs, test_probs_uncalibrated):
+    """The run's figures of the test split, at the validation-chosen threshold (``report``'s)."""
+    y_test, chosen = data["y_test"].astype(int), report["threshold_val_sens"]
+    threshold, target = chosen["threshold"], chosen["target_sensitivity"]
+    points = {plots.describe_threshold(r["threshold"], s): (1 - r["specificity"], r["sensitivity"], r["threshold"])
+              for r, s in ((chosen, target), (report["threshold_0.5"], None))}
+    fpr, tpr, _ = metrics.roc_curve(y_test, test_probs)
     plots.plot_roc(fpr, tpr, metrics.roc_auc(y_test, test_probs), os.path.join(out, "roc.png"),
-                   operating_points=points)
-    predicted = (test_probs >= threshold).astype(int)
-    plots.plot_confusion_matrix(metrics.confusion_matrix(y_test, predicted),
-                                os.path.join(out, "confusion_matrix.png"))
-    plots.plot_reliability_diagram(metrics.reliability_bins(y_test, test_probs),
-                                   os.path.join(out, "reliability.png"), ece=metrics.ece(y_test, test_probs))
+                   operating_points=points, split="test", n=len(y_test))
+    plots.plot_confusion_matrix(metrics.confusion_matrix(y_test, (test_probs >= threshold).astype(int)),
+                                os.path.join(out, "confusion_matrix.png"), threshold=threshold,
+                                target_sensitivity=target, split="test")
+    plots.plot_reliability_diagram(metrics.reliability_bins(y_test, test_probs), os.path.join(out, "reliability.png"),
+                                   ece=report["ece_test_after_temperature"], split="test",
+                                   bins_before=metrics.reliability_bins(y_test, test_probs_uncalibrated),
+                                   ece_before=report["ece_test_before_temperature"], temperature=report["temperature"])
     if histories:
         plots.plot_training_curves(histories, os.path.join(out, "training_curves.png"))
     pick = np.random.default_rng(0).choice(len(y_test), 32, replace=False)
     plots.plot_image_grid(data["x_test_uint8"][pick], test_probs[pick], y_test[pick],
-                          os.path.join(out, "test_examples.png"), threshold=threshold)
+                          os.path.join(out, "test_examples.png"), threshold=threshold, target_sensitivity=target,
+                          title=f"32 random test images (of {len(y_test)}): p = P(PNEUMONIA) after temperature scaling")
 
 
 def summarise(report):

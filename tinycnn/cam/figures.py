@@ -61,7 +61,7 @@ def plot_overlay_grid(rows, path, threshold=0.5, ncols=6, class_names=CLASS_NAME
     ``probs`` (n,) P(class 1) and optionally ``labels`` (n,) true classes and ``title`` (the
     row's name, e.g. "false positives (12)").  Each image is shown twice, plain and with its
     overlay (``alpha``), so the anatomy under the colour stays readable; captions are green when
-    ``probs >= threshold`` matches the label, red when not.  Rows longer than ``ncols`` are cut.
+    ``probs >= threshold`` matches the label, red when not (a colour key under the title says so).  Rows longer than ``ncols`` are cut.
     Returns the path of the PNG, a str (drawn by ``tinycnn.plots.cam.plot_overlay_pairs``).
     """
     ncols = max(1, int(ncols))

@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from ..data.pneumonia import CLASS_NAMES
-from .figure import RIGHT_COLOR, WRONG_COLOR, new_figure, save_figure, save_png
+from .figure import COLOUR_KEY, RIGHT_COLOR, WRONG_COLOR, describe_threshold, new_figure, save_figure, save_png
 
 
 def plot_gradcam_panels(pixels, heatmap, overlaid, heat_title, title, path) -> Path:
@@ -47,19 +48,29 @@ def plot_overlay_pairs(rows, path, threshold=0.5, ncols=6, class_names=CLASS_NAM
     ``rows``: dicts with ``images`` (n, H, W) uint8 X-rays, ``overlays`` (n, H, W, 3) uint8,
     ``probs`` (n,) P(class 1) and optionally ``labels`` (n,) true classes and ``title`` (the
     row's name).  Captions are green when ``probs >= threshold`` matches the label, red when
-    not.  Rows longer than ``ncols`` are cut.
+    not (a colour key under the title says so).  Rows longer than ``ncols`` are cut.
     """
     ncols = max(1, int(ncols))
-    head = 0.45 if title else 0.1
+    keyed = any(row.get("labels") is not None for row in rows)
+    head = (0.45 if title else 0.1) + (0.3 if keyed else 0)
     row_height = ROW_TITLE + PANEL + CAPTION
     width = 2 * MARGIN + ncols * 2 * PANEL + (ncols - 1) * GAP
     height = head + len(rows) * row_height + 0.05
     fig = new_figure(width, height, layout=None)           # laid out by hand, in inches
     if title:
         fig.text(0.5, 1 - 0.12 / height, title, ha="center", va="top", fontsize=11)
+    if keyed:
+        _colour_key(fig, 1 - (head - 0.36) / height, threshold)
     for r, row in enumerate(rows):
         _draw_pair_row(fig, row, height - head - r * row_height, ncols, threshold, class_names)
     return save_png(fig, path)
+
+
+def _colour_key(fig, top, threshold):
+    """The captions' colour key, centred under ``top`` (a fraction of the figure's height)."""
+    key = [Patch(color=colour, label=f"{text} at {describe_threshold(threshold)}")
+           for colour, text in zip((RIGHT_COLOR, WRONG_COLOR), COLOUR_KEY)]
+    fig.legend(handles=key, loc="upper center", bbox_to_anchor=(0.5, top), ncols=2, fontsize=9, frameon=False)
 
 
 def _draw_pair_row(fig, row, top, ncols, threshold, class_names):
@@ -114,8 +125,8 @@ REGION_NAMES = ("central", "border", "corners")
 
 
 def plot_region_report(report, maps, correct, images, boxes, path) -> Path:
-    """Mean map over the mean X-ray for correct and wrong predictions, with the regions drawn,
-    and a bar chart of the mean CAM mass share per region against a uniform map.
+    """Mean map (contour lines) on the mean X-ray (grey) for correct and wrong predictions, with
+    the regions drawn, and a bar chart of the mean CAM mass share per region against a uniform map.
 
     ``maps`` (N, H, W) and ``images`` (N, H, W) at the input's resolution, ``correct`` (N,)
     bool, ``boxes``: the regions' geometry (``tinycnn.cam.audit.region_boxes``).
@@ -126,17 +137,28 @@ def plot_region_report(report, maps, correct, images, boxes, path) -> Path:
     top = max(float(m.max()) for m in means) if means else 1.0
     for ax, sel, name in ((ax_c, correct, "correct"), (ax_w, ~correct, "wrong")):
         if sel.any():
-            ax.imshow(images[sel].mean(axis=0), cmap="gray")
-            im = ax.imshow(maps[sel].mean(axis=0), cmap="jet", vmin=0, vmax=top or 1.0, alpha=0.5)
-            fig.colorbar(im, ax=ax, shrink=0.75, label="mean map value")
+            _draw_mean_map(fig, ax, images[sel].mean(axis=0), maps[sel].mean(axis=0), top or 1.0)
         _outline(ax, boxes, *maps.shape[1:])
-        ax.set_title(f"{name} predictions (n={int(sel.sum())}):\nmean map over mean X-ray", fontsize=10)
+        ax.set_title(f"{name} predictions (n={int(sel.sum())}):\nmean map (lines) on the mean X-ray", fontsize=10)
         _no_ticks(ax)
     _draw_share_bars(ax_bar, report)
     fig.suptitle(f"Shortcut check: {report['method']} of the predicted class on {report['n_images']} "
                  f"test images "
-                 f"(accuracy {report['accuracy']:.3f} at threshold {report['threshold']:.2f})", fontsize=11)
+                 f"(accuracy {report['accuracy']:.3f} at {describe_threshold(report['threshold'])})", fontsize=11)
     return save_png(fig, path)
+
+
+def _draw_mean_map(fig, ax, mean_image, mean_map, top):
+    """The mean X-ray in grey, the mean map over it as contour lines coloured as the overlays
+    (jet: the anatomy stays visible), and the lines' colour bar."""
+    ax.imshow(mean_image, cmap="gray")
+    low, high = float(mean_map.min()), float(mean_map.max())
+    levels = [v for v in MaxNLocator(8).tick_values(0, top) if low < v < high]
+    if not levels:                     # a flat map (all zero, say) has no contour line to draw
+        ax.text(0.5, 0.06, f"map flat at {high:.2f}", color="white", ha="center", transform=ax.transAxes)
+        return
+    lines = ax.contour(mean_map, levels=levels, cmap="jet", vmin=0, vmax=top, linewidths=1.6)
+    fig.colorbar(lines, ax=ax, shrink=0.75, label="mean map value (contour lines)")
 
 
 def _outline(ax, boxes, H, W):
@@ -188,7 +210,7 @@ def plot_deletion_curves(deletion, path) -> Path:
     fig = new_figure(5.2 * len(panels) + 0.4, 4.6)
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
     for ax, (name, c) in zip(axes, panels):
-        ax.axvspan(0, early, color="0.93", zorder=0)
+        ax.axvspan(0, early, color="0.9", zorder=0, label=f"grey band: the first {early:.0f} %")
         ax.plot(f, c["mean_confidence_cam_order"], marker="o", ms=3, color="tab:red",
                 label=f"highest Grad-CAM first: area {c['auc_cam_order']:.3f}, "
                       f"first {early:.0f} % {c['early_auc_cam_order']:.3f}")
@@ -198,7 +220,7 @@ def plot_deletion_curves(deletion, path) -> Path:
         ax.set(xlabel="pixels blanked to the image mean (%)", xlim=(0, 100), ylim=(0, 1.02),
                title=f"{name} (n={c['n']})")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left")
+        ax.legend(fontsize=8, loc="best")
     axes[0].set_ylabel("mean probability of the predicted class")
     fig.suptitle("Deletion test: the faster the red curve falls below the blue one, the better the map "
                  "points at what the model uses", fontsize=10)

@@ -14,6 +14,23 @@ from ..files import atomic_write
 
 RIGHT_COLOR = "#1a7f37"  # green: a correct prediction
 WRONG_COLOR = "#cf222e"  # red: a wrong one
+COLOUR_KEY = ("green: correct", "red: wrong")  # at the figure's threshold
+
+
+def describe_threshold(threshold, target_sensitivity=None):
+    """How every figure names its decision threshold.
+
+    'threshold 0.829, chosen on validation for sensitivity >= 0.95' for a run's own threshold
+    (``target_sensitivity`` given: the sensitivity it was chosen for), else 'threshold 0.500'."""
+    text = f"threshold {float(threshold):.3f}"
+    if target_sensitivity is not None:
+        text += f", chosen on validation for sensitivity >= {float(target_sensitivity):.2f}"
+    return text
+
+
+def describe_data(what, split=None, n=None):
+    """'ROC curve on the test split (n = 624)'; the parts not given are left out."""
+    return what + (f" on the {split} split" if split else "") + (f" (n = {n})" if n is not None else "")
 
 
 def new_figure(width, height, layout="constrained"):

@@ -1,110 +1,178 @@
 """Figures of a training run: training curves, ROC, confusion matrix, reliability, test examples.
 
-Arrays in, one PNG out; every function returns the path it wrote (see ``figure.py``).
+Arrays in, one PNG out; every function returns the path it wrote (see ``figure.py``).  Each
+figure says what it shows: the split its numbers come from, the decision threshold and how
+it was chosen (``describe_threshold``), before or after temperature scaling.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from ..data.pneumonia import CLASS_NAMES
-from .figure import RIGHT_COLOR, WRONG_COLOR, new_figure, save_png
+from .figure import COLOUR_KEY, RIGHT_COLOR, WRONG_COLOR, describe_data, describe_threshold, new_figure, save_png
+
+# ======================================================================== training curves
+
+#: line style of each split in the training curves (colour = ensemble member)
+SPLIT_STYLE = {"train": "-", "validation": "--"}
 
 
 def plot_training_curves(histories, path) -> Path:
     """Loss, validation AUC and learning rate per epoch, side by side.
 
-    ``histories``: one history, or a list of them (one per ensemble member, one colour each).
-    A history holds lists (or arrays) indexed by epoch; any of ``train_loss``, ``val_loss``,
-    ``val_auc``, ``lr`` may be missing (its panel then says so); other keys are ignored.
+    ``histories``: one history, or a list of them (one per ensemble member: member k, as in
+    the run's folder ``member{k}``, is drawn in colour ``C{k}``).  Train is solid, validation
+    dashed.  A history holds lists (or arrays) indexed by epoch; any of ``train_loss``,
+    ``val_loss``, ``val_auc``, ``lr`` may be missing (its panel then says so); other keys are
+    ignored.
     """
-    histories = [histories] if isinstance(histories, dict) else list(histories)
-    keys = ("train_loss", "val_loss", "val_auc", "lr")
-    runs = []
-    for history in histories:
-        curves = {k: np.asarray(history[k], dtype=float) for k in keys if history.get(k) is not None}
-        runs.append({k: v for k, v in curves.items() if v.size > 0})
-    n_epochs = max((len(v) for curves in runs for v in curves.values()), default=1)
-    fig = new_figure(13, 3.8)
-    ax_loss, ax_auc, ax_lr = fig.subplots(1, 3)
-
-    def draw(ax, values, **style):
-        return ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, **style)
-
+    runs = _curves_of(histories)
     several = len(runs) > 1
+    n_epochs = max((len(v) for curves in runs for v in curves.values()), default=1)
+    fig = new_figure(13, 4.3)
+    ax_loss, ax_auc, ax_lr = fig.subplots(1, 3)
     for number, curves in enumerate(runs):
-        color = f"C{number % 10}"
-        who = f"member {number}, " if several else ""
-        for key, label, line in (("train_loss", "train", "-"), ("val_loss", "validation", "--")):
-            if key in curves:
-                style = {"color": color, "linestyle": line} if several else {}
-                draw(ax_loss, curves[key], label=who + label, **style)
-        if "val_auc" in curves:
-            auc = curves["val_auc"]
-            draw(ax_auc, auc, color=color if several else "tab:green")
-            best = int(np.nanargmax(auc))
-            ax_auc.scatter([best + 1], [auc[best]], s=80, facecolors="none", edgecolors="black", zorder=3,
-                           label=f"{who}best {auc[best]:.3f} (epoch {best + 1})")
-        if "lr" in curves and not ax_lr.lines:         # the same schedule for every member
-            draw(ax_lr, curves["lr"], color="tab:purple")
-            if curves["lr"].min() > 0:
-                ax_lr.set_yscale("log")
+        _draw_member(ax_loss, ax_auc, curves, number, several)
+    schedule = next((curves["lr"] for curves in runs if "lr" in curves), None)
+    if schedule is not None:                       # the same schedule for every member
+        _draw_learning_rate(ax_lr, schedule, several)
+    _loss_legend(ax_loss, runs, several)
+    if ax_auc.collections:
+        ax_auc.legend(loc="lower right", fontsize=7 if several else 8, title="best epoch", title_fontsize=8)
     ax_loss.set(title="Loss", xlabel="epoch", ylabel="binary cross-entropy")
-    if ax_loss.lines:
-        ax_loss.legend(fontsize=7 if several else None)
-    if ax_auc.lines:
-        ax_auc.legend(loc="lower right", fontsize=7 if several else None)
     ax_auc.set(title="Validation ROC AUC", xlabel="epoch", ylabel="AUC")
-    ax_lr.set(title="Learning rate", xlabel="epoch", ylabel="learning rate")
-
+    ax_lr.set_title("Learning rate at the end of each epoch")
     for ax, key in ((ax_loss, "train_loss"), (ax_auc, "val_auc"), (ax_lr, "lr")):
-        ax.grid(alpha=0.3)
-        if not ax.lines:
-            ax.text(0.5, 0.5, f"no {key} recorded", ha="center", va="center", transform=ax.transAxes)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        else:
-            ax.set_xlim(0.5, n_epochs + 0.5)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        _finish_epoch_axis(ax, key, n_epochs)
+    who = f"{len(runs)} ensemble members (colour = member, named as the run's folders)" if several else "one network"
+    fig.suptitle(f"Training of {who}: solid = train, dashed = validation", fontsize=11)
     return save_png(fig, path)
 
 
-def plot_roc(fpr, tpr, auc: float, path, operating_points: dict[str, tuple[float, float]] | None = None) -> Path:
+def member_name(number):
+    """'member0': the name of the run's folder, the console's tag and the figures' legends."""
+    return f"member{number}"
+
+
+def _curves_of(histories):
+    """One dict of non-empty float arrays per history (keys: train_loss, val_loss, val_auc, lr)."""
+    histories = [histories] if isinstance(histories, dict) else list(histories)
+    runs = []
+    for history in histories:
+        curves = {k: np.asarray(history[k], dtype=float) for k in ("train_loss", "val_loss", "val_auc", "lr")
+                  if history.get(k) is not None}
+        runs.append({k: v for k, v in curves.items() if v.size > 0})
+    return runs
+
+
+def _draw(ax, values, **style):
+    return ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, **style)
+
+
+def _draw_member(ax_loss, ax_auc, curves, number, several):
+    """One member's losses (train solid, validation dashed) and validation AUC, in colour C{number}."""
+    color = f"C{number % 10}"
+    for key, split in (("train_loss", "train"), ("val_loss", "validation")):
+        if key in curves:
+            _draw(ax_loss, curves[key], color=color, linestyle=SPLIT_STYLE[split])
+    if "val_auc" in curves:
+        auc = curves["val_auc"]
+        _draw(ax_auc, auc, color=color, linestyle=SPLIT_STYLE["validation"])
+        best = int(np.nanargmax(auc))
+        who = f"{member_name(number)}: " if several else ""
+        ax_auc.scatter([best + 1], [auc[best]], s=80, facecolors="none", edgecolors=color, linewidths=1.5,
+                       zorder=3, label=f"{who}{auc[best]:.3f} (epoch {best + 1})")
+
+
+def _loss_legend(ax, runs, several):
+    """One entry per split drawn (its line style) and, for an ensemble, one per member (its colour)."""
+    drawn = [split for key, split in (("train_loss", "train"), ("val_loss", "validation"))
+             if any(key in curves for curves in runs)]
+    handles = [Line2D([], [], color="black" if several else "C0", linestyle=SPLIT_STYLE[split], marker="o",
+                      markersize=3, label=split) for split in drawn]
+    if several:
+        handles += [Line2D([], [], color=f"C{k % 10}", linewidth=4, label=member_name(k)) for k in range(len(runs))]
+    if handles:
+        ax.legend(handles=handles, fontsize=7 if several else 8, ncols=2 if several else 1, loc="upper right",
+                  handlelength=3.5)
+
+
+def _draw_learning_rate(ax, lr, several):
+    """The schedule on a linear axis from 0 to its peak, in units of a power of ten (1e-3 ...)."""
+    peak = float(np.nanmax(lr))
+    exponent = math.floor(math.log10(peak)) if peak > 0 else 0
+    _draw(ax, lr / 10.0 ** exponent, color="tab:purple", label="every member" if several else None)
+    if peak > 0:
+        ax.set_ylim(0, 1.08 * peak / 10.0 ** exponent)
+    unit = f" (x 1e{exponent})" if exponent else ""
+    ax.set_ylabel(f"learning rate{unit}")
+    if several:
+        ax.legend(fontsize=8, loc="lower left")
+
+
+def _finish_epoch_axis(ax, key, n_epochs):
+    ax.grid(alpha=0.3)
+    ax.set_xlabel("epoch")
+    if not ax.lines:
+        ax.text(0.5, 0.5, f"no {key} recorded", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        ax.set_xlim(0.5, n_epochs + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
+# ======================================================================== ROC and confusion matrix
+
+
+def plot_roc(fpr, tpr, auc: float, path, operating_points: dict | None = None, split: str | None = None,
+             n: int | None = None) -> Path:
     """ROC curve with the chance diagonal and marked operating points.
 
-    ``operating_points`` maps a label to ``(fpr, tpr)``, e.g.
-    ``{"threshold 0.5": (0.21, 0.97), "validation threshold 0.83": (0.10, 0.92)}``.
+    ``operating_points`` maps a label to ``(fpr, tpr)`` or ``(fpr, tpr, threshold)``; with a
+    threshold the marker is annotated with it, e.g. ``{"threshold 0.500": (0.21, 0.97, 0.5)}``.
+    ``split`` and ``n``: the data the curve was measured on, for the title.
     """
-    fig = new_figure(5.6, 5.2)
+    fig = new_figure(5.8, 5.6)
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance (AUC 0.5)")
     ax.plot(fpr, tpr, color="tab:blue", linewidth=2, label=f"model (AUC {auc:.3f})")
     markers = ["o", "s", "D", "^", "v"]
     colors = ["tab:red", "tab:orange", "tab:green", "tab:purple", "tab:brown"]
-    for k, (label, (x, y)) in enumerate((operating_points or {}).items()):
-        ax.scatter([x], [y], s=70, marker=markers[k % 5], color=colors[k % 5], zorder=3,
-                   edgecolors="black", label=f"{label}: sens {y:.3f}, spec {1 - x:.3f}")
+    for k, (label, point) in enumerate((operating_points or {}).items()):
+        x, y = point[0], point[1]
+        ax.scatter([x], [y], s=70, marker=markers[k % 5], color=colors[k % 5], zorder=3, edgecolors="black",
+                   label=f"{label}:\nsensitivity {y:.3f}, specificity {1 - x:.3f}")
+        if len(point) > 2:
+            ax.annotate(f"t = {point[2]:.3f}", (x, y), xytext=(-8 if x > 0.7 else 8, -14), textcoords="offset points",
+                        ha="right" if x > 0.7 else "left", fontsize=8, color=colors[k % 5], fontweight="bold")
     ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal",
            xlabel="false-positive rate (1 - specificity)", ylabel="true-positive rate (sensitivity)",
-           title="ROC curve")
+           title=describe_data("ROC curve", split, n))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7.5)
     return save_png(fig, path)
 
 
-def plot_confusion_matrix(cm, path, labels: Sequence[str] = CLASS_NAMES) -> Path:
+def plot_confusion_matrix(cm, path, labels: Sequence[str] = CLASS_NAMES, threshold: float | None = None,
+                          target_sensitivity: float | None = None, split: str | None = None) -> Path:
     """Confusion matrix ``[[TN, FP], [FN, TP]]`` with counts and row percentages.
 
     Each cell shows the count and its share of the true class (row), so the diagonal reads
-    as specificity (top left) and sensitivity (bottom right).
+    as specificity (top left) and sensitivity (bottom right).  The title names the ``split``
+    and, given, the ``threshold`` and the sensitivity it was chosen on validation for.
     """
     cm = np.asarray(cm)
     row_share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig = new_figure(4.8, 4.2)
+    fig = new_figure(5.4, 4.8)
     ax = fig.subplots()
     image = ax.imshow(row_share, cmap="Blues", vmin=0, vmax=1)
     for i in range(cm.shape[0]):
@@ -115,47 +183,68 @@ def plot_confusion_matrix(cm, path, labels: Sequence[str] = CLASS_NAMES) -> Path
     ticks = np.arange(len(labels))
     ax.set_xticks(ticks, labels)
     ax.set_yticks(ticks, labels, rotation=90, va="center")
-    ax.set(xlabel="predicted", ylabel="true", title=f"Confusion matrix (n = {cm.sum()})")
-    fig.colorbar(image, ax=ax, label="share of true class", shrink=0.8)
+    title = describe_data("Confusion matrix", split, int(cm.sum()))
+    if threshold is not None:
+        title += "\n" + describe_threshold(threshold, target_sensitivity)
+    ax.set(xlabel=f"predicted ({labels[-1]} when p >= threshold)" if threshold is not None else "predicted",
+           ylabel="true")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, label="share of true class (row)", shrink=0.8)
     return save_png(fig, path)
 
 
-def plot_reliability_diagram(bins: dict, path, ece: float | None = None) -> Path:
+# ======================================================================== reliability
+
+
+def plot_reliability_diagram(bins: dict, path, ece: float | None = None, bins_before: dict | None = None,
+                             ece_before: float | None = None, temperature: float | None = None,
+                             split: str | None = None) -> Path:
     """Reliability diagram from :func:`tinycnn.metrics.reliability_bins`.
 
     Top: observed share of positives against mean predicted probability per bin (on the
     diagonal = calibrated; below it = over-confident about PNEUMONIA). Bottom: how many
-    examples fall in each bin.
+    examples fall in each bin.  ``bins`` (and ``ece``): the probabilities shown, after
+    temperature scaling when ``temperature`` is given; ``bins_before`` (and ``ece_before``):
+    the same examples before it, drawn too.
     """
-    edges = np.asarray(bins["edges"])
-    count = np.asarray(bins["count"])
-    used = count > 0
-    centres = (edges[:-1] + edges[1:]) / 2
-    width = edges[1] - edges[0]
-
-    fig = new_figure(5.4, 6.0)
+    curves = [] if bins_before is None else [(bins_before, ece_before, "before temperature scaling",
+                                              "tab:orange", "s")]
+    after = "after temperature scaling" + (f" (T = {temperature:.3f})" if temperature is not None else "")
+    curves.append((bins, ece, after if (temperature is not None or bins_before is not None) else "bin mean",
+                   "tab:blue", "o"))
+    fig = new_figure(5.6, 6.4)
     ax, ax_count = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfectly calibrated")
-    ax.bar(centres[used], np.asarray(bins["frac_positive"])[used], width=width * 0.9,
-           color="tab:blue", alpha=0.35, edgecolor="tab:blue", label="observed share positive")
-    ax.plot(np.asarray(bins["mean_prob"])[used], np.asarray(bins["frac_positive"])[used],
-            marker="o", color="tab:blue", label="bin mean")
-    title = "Reliability diagram" + (f"  (ECE = {ece:.3f})" if ece is not None else "")
-    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="observed share of PNEUMONIA", title=title)
+    edges = np.asarray(bins["edges"])
+    width = (edges[1] - edges[0]) * 0.9 / len(curves)
+    for k, (b, e, label, color, marker) in enumerate(curves):
+        count = np.asarray(b["count"])
+        used = count > 0
+        ax.plot(np.asarray(b["mean_prob"])[used], np.asarray(b["frac_positive"])[used], marker=marker,
+                color=color, label=label + (f": ECE {e:.3f}" if e is not None else ""))
+        left = edges[:-1] + (edges[1] - edges[0]) * 0.05 + k * width
+        ax_count.bar(left, count, width=width, align="edge", color=color, alpha=0.8)
+    title = describe_data("Reliability diagram", split, int(np.asarray(bins["count"]).sum()) if split else None)
+    if bins_before is not None:
+        title += "\nbefore and after temperature scaling" + (f" (T = {temperature:.3f})" if temperature else "")
+    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="observed share of PNEUMONIA")
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-
-    ax_count.bar(centres, count, width=width * 0.9, color="grey")
     ax_count.set(xlabel="predicted probability of PNEUMONIA", ylabel="count")
     ax_count.grid(alpha=0.3)
     return save_png(fig, path)
 
 
-def plot_image_grid(images, probs, labels, path, ncols: int = 8,
-                    class_names: Sequence[str] = CLASS_NAMES, threshold: float = 0.5) -> Path:
+# ======================================================================== test examples
+
+
+def plot_image_grid(images, probs, labels, path, ncols: int = 8, class_names: Sequence[str] = CLASS_NAMES,
+                    threshold: float = 0.5, target_sensitivity: float | None = None, title: str | None = None) -> Path:
     """Grey X-rays with ``p`` (predicted probability of PNEUMONIA) and the true label.
 
-    Titles are green when the prediction ``p >= threshold`` matches the label, red when not.
+    Titles are green when the prediction ``p >= threshold`` matches the label, red when not
+    (the colour key and ``describe_threshold`` under the figure's ``title``).
     ``images``: (N, H, W) or (N, H, W, 1). uint8 images are shown on the fixed 0..255
     scale (exposure differences stay visible); float images are each stretched to their
     own minimum..maximum.
@@ -169,7 +258,7 @@ def plot_image_grid(images, probs, labels, path, ncols: int = 8,
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig = new_figure(1.6 * ncols, 1.85 * nrows + 0.1)
+    fig = new_figure(max(1.6 * ncols, 4.6), 1.85 * nrows + 0.9)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax in axes:
         ax.axis("off")
@@ -178,4 +267,9 @@ def plot_image_grid(images, probs, labels, path, ncols: int = 8,
         right = int(p >= threshold) == y
         ax.set_title(f"p={p:.2f}\ntrue: {class_names[y]}", fontsize=8,
                      color=RIGHT_COLOR if right else WRONG_COLOR)
+    heading = title or f"{n} X-rays, p = predicted probability of {class_names[-1]}"
+    fig.suptitle(f"{heading}\n{describe_threshold(threshold, target_sensitivity)}", fontsize=10)
+    key = [Patch(color=RIGHT_COLOR, label=f"{COLOUR_KEY[0]} at this threshold"),
+           Patch(color=WRONG_COLOR, label=f"{COLOUR_KEY[1]} at this threshold")]
+    fig.legend(handles=key, loc="outside lower center", ncols=2, fontsize=9, frameon=False)
     return save_png(fig, path)
