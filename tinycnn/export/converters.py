@@ -3,8 +3,6 @@
 (graph, module, x, name) and returns the name of its output; the shapes are tinycnn's own
 ``output_shape``.  Values with an (H, W, C) shape are NCHW in the graph."""
 
-import numpy as np
-
 from .. import nn
 from ..kernels.shapes import resolve_padding
 from .graph import Value, weight_array
@@ -186,8 +184,7 @@ def convert_ensemble(graph, ensemble, x, name):
     total = logits[0].name
     for member_logits in logits[1:]:
         total = graph.add("Add", [total, member_logits.name], f"{name}/sum")
-    scale = graph.weight(f"{name}.one_over_k", np.float32(1.0 / len(logits)))
-    return graph.add("Mul", [total, scale], name)
+    return graph.add("Mul", [total, graph.constant(1.0 / len(logits))], name)
 
 
 #: exact class -> the function that adds its nodes (a subclass may compute something else, so it
