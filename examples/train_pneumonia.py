@@ -21,12 +21,12 @@ from tinycnn.train import TrainingDiverged, train_and_evaluate
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_train_arguments(parser)    # --quick --resume --epochs --members --seed --out --imbalance
+    add_train_arguments(parser)    # --quick --resume --overwrite --epochs --members --seed --out --imbalance
     args = parser.parse_args()
 
     try:                           # a bad setting, folder or resume: one line, exit status 2
         config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance, args.members)
-        report = train_and_evaluate(config, resume=args.resume)
+        report = train_and_evaluate(config, resume=args.resume, overwrite=args.overwrite)
     except (TrainingDiverged, *user_errors()) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     print(f"\nwrote the model, metrics.json and figures to {config.out_dir}/ "

@@ -740,10 +740,23 @@ def test_temporary_files_of_a_killed_run_are_removed_when_the_next_one_starts(ru
     assert os.path.exists(os.path.join(folder, "checkpoint.npz"))     # a resume keeps the checkpoint
 
 
-def test_a_new_run_removes_the_checkpoints_of_an_earlier_run(run_copy):
-    with RunLock(run_copy.out_dir):
+def test_a_new_run_into_a_folder_with_a_run_is_refused_and_deletes_nothing(run_copy):
+    # a forgotten --resume must not delete the user's checkpoints or model
+    before = sorted(os.listdir(run_copy.out_dir))
+    with RunLock(run_copy.out_dir), pytest.raises(RunError, match=r"already holds a run \(model.npz, "
+                                                  r"checkpoint.npz\): continue it with --resume, replace it "
+                                                  r"with --overwrite"):
         T.start_run(run_copy, resume=False, print_fn=lambda s: None)
-    assert not os.path.exists(os.path.join(run_copy.out_dir, "checkpoint.npz"))
+    assert sorted(os.listdir(run_copy.out_dir)) == before
+
+
+def test_overwrite_removes_the_earlier_run_and_says_so(run_copy):
+    lines = []
+    with RunLock(run_copy.out_dir):
+        T.start_run(run_copy, resume=False, print_fn=lines.append, overwrite=True)
+    for name in ("checkpoint.npz", "model.npz"):
+        assert not os.path.exists(os.path.join(run_copy.out_dir, name))
+    assert lines == [f"--overwrite: removed the earlier run's model.npz, checkpoint.npz from {run_copy.out_dir}"]
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])

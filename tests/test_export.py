@@ -402,7 +402,9 @@ CLI_CASES = {
     "missing model file": (["export", "nowhere/model.npz", "-o", "m.onnx"], 2, ["model file not found: nowhere/model.npz"]),
     "two different model files": (["export", "run/model.npz", "--model", "other/model.npz"], 2,
                                   ["two model files given, run/model.npz and --model other/model.npz"]),
-    "output is a folder": (["export", "run/model.npz", "-o", "run"], 2, ["run is a folder"]),
+    "output is a folder": (["export", "run/model.npz", "-o", "run"], 2, ["-o/--output must name an .onnx file, got 'run'"]),
+    "output is the model file itself": (["export", "run/model.npz", "-o", "run/model.npz"], 2,
+                                        ["-o/--output must name an .onnx file, got 'run/model.npz'"]),
     "not a model file": (["export", "run/metrics.json", "-o", "m.onnx"], 2, ["cannot load model", "run/metrics.json"]),
     # right answers
     "--model spelling": (["export", "--model", "run/model.npz", "-o", "m.onnx"], 0, ["wrote m.onnx"]),

@@ -157,6 +157,8 @@ def test_the_round_trip_test_can_fail(tmp_path, networks):
 def model_file(tmp_path_factory, networks):
     path = tmp_path_factory.mktemp("run") / "model.npz"
     save_model(path, networks["dataset"], "pneumonia_net", (64, 64, 1), 0, {}, extra={"preprocessing": "dataset"})
+    # a calibration next to it, as a trained run has (without one, predict warns on stderr)
+    (path.parent / "metrics.json").write_text('{"temperature": 1.0, "threshold_val_sens": {"threshold": 0.5}}')
     return str(path)
 
 

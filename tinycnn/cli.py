@@ -56,7 +56,9 @@ def run_folder_config(model_path, description):
     folder = os.path.dirname(os.path.abspath(model_path))
     path = os.path.join(folder, "config.json")
     if os.path.exists(path):
-        return replace(read_config(path), out_dir=folder)
+        config = replace(read_config(path), out_dir=folder)
+        check_config_is_the_models(config, description, path, model_path)
+        return config
     config = TrainConfig(out_dir=folder)
     for key in ("seed", "preprocessing", "model_kwargs", "members", "member"):
         if key in description:
@@ -66,11 +68,28 @@ def run_folder_config(model_path, description):
     return config
 
 
+def check_config_is_the_models(config, description, config_path, model_path):
+    """Refuse a config.json that is not the run the model came from (say, rewritten by a later
+    run with another seed): the validation split rebuilt from it would overlap the model's
+    training images, and the temperature and threshold fitted on it would be wrong."""
+    recorded = {"seed": description.get("run_seed", description.get("seed")), "model": description.get("model"),
+                "model_kwargs": description.get("model_kwargs"), "preprocessing": description.get("preprocessing")}
+    differ = [f"{key} {getattr(config, key)!r} in config.json, {value!r} in the model"
+              for key, value in recorded.items() if value is not None and getattr(config, key) != value]
+    if differ:
+        raise CommandError(f"{config_path} is not the run {model_path} came from ({'; '.join(differ)}): "
+                           f"its validation split would not be the model's")
+
+
 def calibration_of(model_path):
     """(temperature, threshold) from the run's metrics.json (checked), or (1, 0.5) without one."""
     from .runs import read_calibration
 
-    return read_calibration(os.path.dirname(os.path.abspath(model_path)))
+    folder = os.path.dirname(os.path.abspath(model_path))
+    if not os.path.exists(os.path.join(folder, "metrics.json")):
+        print(f"tinycnn: warning: no metrics.json next to {model_path}: using temperature 1 and "
+              f"threshold 0.5, not a calibration fitted on validation", file=sys.stderr)
+    return read_calibration(folder)
 
 
 def load_model_or_fail(path):
@@ -108,7 +127,7 @@ def command_train(args):
 
     config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance, args.members)
     try:
-        train_and_evaluate(config, resume=args.resume)
+        train_and_evaluate(config, resume=args.resume, overwrite=args.overwrite)
     except TrainingDiverged as err:
         raise CommandError(str(err)) from None
 
@@ -202,9 +221,11 @@ def command_export(args):
     except ImportError as err:
         raise CommandError(str(err)) from None
     model_path = export_model_path(args)
+    output = args.output or os.path.splitext(model_path)[0] + ".onnx"
+    if not output.lower().endswith(".onnx"):       # never the model file itself, nor another kind
+        raise CommandError(f"-o/--output must name an .onnx file, got {output!r}")
     model, description = load_model_or_fail(model_path)
     temperature, threshold = calibration_of(model_path)
-    output = args.output or os.path.splitext(model_path)[0] + ".onnx"
     preprocessing = description.get("preprocessing", "dataset")
     to_onnx(model, output, description["input_shape"], preprocessing=preprocessing, temperature=temperature,
             threshold=threshold, metadata={"class_names": ",".join(CLASS_NAMES), "source_model": model_path,
@@ -229,8 +250,11 @@ def add_train_arguments(parser):
 
     parser.add_argument("--quick", action="store_true", help="small subset, 2 members, 2 epochs (smoke test)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue a killed run from its checkpoints in --out, with the settings of its "
-                             "config.json (an error if the folder holds no checkpoint or the settings differ)")
+                        help="continue a killed run from its checkpoints in --out; give the same settings as "
+                             "that run (an error if the folder holds no checkpoint or its config.json differs)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier run in --out (its model.npz, metrics.json and checkpoints are "
+                             "removed first); without it, training into a folder that holds a run is an error")
     parser.add_argument("--epochs", type=positive_int, help="number of epochs (default 12)")
     parser.add_argument("--members", type=positive_int,
                         help="networks in the ensemble, each trained from its own random start (default 4)")

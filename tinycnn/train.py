@@ -41,7 +41,7 @@ from .nn.precise_bn import refresh_batch_norm_statistics
 from .optim import SGD, Adam, AdamW, cosine_with_warmup
 from .progress import Progress
 from .runs import (RunLock, build_network, check_both_classes, check_can_start, check_same_run, check_training_data,
-                   checkpoint_arrays, find_checkpoints, load_model, predict_logits, read_checkpoint, save_model)
+                   checkpoint_arrays, clear_earlier_run, load_model, predict_logits, read_checkpoint, save_model)
 # Moved to tinycnn.runs; re-exported here for one release (import them from tinycnn.runs):
 from .runs import TrainConfig, make_config, read_calibration  # noqa: F401,E402
 from .runs import build_network as build_model  # noqa: F401,E402
@@ -89,9 +89,9 @@ def prepare_data(config):
     }
 
 
-def start_run(config, resume, print_fn):
+def start_run(config, resume, print_fn, overwrite=False):
     """In the locked run folder: the same-run check of a resume, the temporary files a killed
-    run left, and (a new run) the checkpoints of an earlier run, which must not be resumed."""
+    run left, and (a new run) an earlier run in the folder: refused, or with ``overwrite`` removed."""
     out = config.out_dir
     if resume:
         check_same_run(out, config)
@@ -100,8 +100,7 @@ def start_run(config, resume, print_fn):
         if removed:
             print_fn(f"removed {len(removed)} temporary file(s) a killed run left in {folder}: {', '.join(removed)}")
     if not resume:
-        for path in find_checkpoints(out):
-            os.remove(path)
+        clear_earlier_run(out, overwrite, print_fn)
 
 
 # ----------------------------------------------------------------------------- training
@@ -158,7 +157,7 @@ def train_one_epoch(model, optimizer, data, config, epoch, step, total_steps, po
     return float(np.mean(losses)), step
 
 
-def fit(config, data=None, resume=False, print_fn=print):
+def fit(config, data=None, resume=False, print_fn=print, overwrite=False):
     """Train the ensemble; returns (model, one history per member, run folder).
 
     With ``members == 1`` this is ``fit_one`` in the run folder.  Otherwise member k trains
@@ -173,7 +172,7 @@ def fit(config, data=None, resume=False, print_fn=print):
     data = prepare_data(config) if data is None else data
     check_training_data(data, config)
     with RunLock(config.out_dir, print_fn):
-        start_run(config, resume, print_fn)
+        start_run(config, resume, print_fn, overwrite)
         if config.members == 1:
             model, history, out = fit_one(config, data, resume, print_fn)
             return model, [history], out
@@ -381,11 +380,11 @@ def summarise(report):
     return "\n".join(lines)
 
 
-def train_and_evaluate(config, resume=False, print_fn=print):
+def train_and_evaluate(config, resume=False, print_fn=print, overwrite=False):
     """The whole job: data, training, evaluation; returns the metrics report.  The run folder
     stays locked from the start of training to the last figure."""
     check_can_start(config, resume)
     data = prepare_data(config)
     with RunLock(config.out_dir, print_fn):
-        model, histories, _ = fit(config, data, resume=resume, print_fn=print_fn)
+        model, histories, _ = fit(config, data, resume=resume, print_fn=print_fn, overwrite=overwrite)
         return evaluate_run(model, data, config, histories, print_fn=print_fn)

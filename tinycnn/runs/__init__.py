@@ -35,7 +35,7 @@ from .config import (IMBALANCE_MODES, OPTIMIZERS, PREPROCESSING_METHODS, TrainCo
                      check_same_run, make_config, read_config)
 from .lock import RunLock, RunLockedError
 from .model_file import check_description, load_model, predict_logits, save_model
-from .preflight import check_both_classes, check_can_start, check_training_data
+from .preflight import check_both_classes, check_can_start, check_training_data, clear_earlier_run
 from .scoring import score_file
 
 __all__ = [

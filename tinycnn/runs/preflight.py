@@ -64,3 +64,26 @@ def check_can_start(config, resume):
         where = "does not exist" if not os.path.isdir(out) else "holds no checkpoint.npz (nor member*/checkpoint.npz)"
         raise RunError(f"cannot resume {out}: it {where}; check the folder name, or start a new run "
                        "without --resume (resume=False)")
+
+
+#: the files of an earlier run that a new run into the same folder would replace
+EARLIER_RUN_FILES = ("model.npz", "metrics.json")
+
+
+def clear_earlier_run(folder, overwrite, print_fn):
+    """A new (not resumed) run into a folder that holds an earlier run: refused unless
+    ``overwrite``, so that a forgotten ``--resume`` never deletes a user's checkpoints or model.
+    With ``overwrite`` the earlier model, metrics and checkpoints are removed (and named) before
+    training starts, so no old calibration is ever read with the new model."""
+    earlier = [os.path.join(folder, name) for name in EARLIER_RUN_FILES
+               if os.path.isfile(os.path.join(folder, name))] + find_checkpoints(folder)
+    if not earlier:
+        return
+    names = ", ".join(os.path.relpath(path, folder) for path in earlier)
+    if not overwrite:
+        raise RunError(f"{folder} already holds a run ({names}): continue it with --resume, replace "
+                       f"it with --overwrite, or choose another --out")
+    for path in earlier:
+        os.remove(path)
+    print_fn(f"--overwrite: removed the earlier run's {names} from {folder}")
+
