@@ -28,7 +28,7 @@ import pytest
 from PIL import Image
 
 from tinycnn import cli, metrics
-from tinycnn.data import load_pneumonia, load_pneumonia_folder, load_xray, preprocess
+from tinycnn.data import load_pneumonia, load_pneumonia_folder, load_xray, preprocess, read_xray
 from tinycnn.data.input_checks import TRAIN_IMAGE_MEAN_RANGE, TRAIN_IMAGE_STD_RANGE
 from tinycnn.nn.precise_bn import refresh_batch_norm_statistics
 from tinycnn.runs import build_network, predict_logits, save_model
@@ -247,3 +247,20 @@ def test_intensity_bounds_hold_every_training_image():
     means, stds = x.mean(axis=(1, 2)), x.std(axis=(1, 2))
     for values, (low, high) in ((means, TRAIN_IMAGE_MEAN_RANGE), (stds, TRAIN_IMAGE_STD_RANGE)):
         assert low <= values.min() < low + 1 and high - 1 < values.max() <= high
+
+
+@pytest.mark.parametrize("depth_dtype, top", [(np.uint16, 4095), (np.uint16, 65535), (np.float32, 1.0)])
+def test_a_white_is_zero_deep_tiff_reads_like_the_normal_one(tmp_path, depth_dtype, top):
+    # PhotometricInterpretation 0 ("white is zero"): Pillow inverts 8-bit TIFFs itself but not
+    # deeper ones; without the inversion the X-ray would be read as its negative, silently
+    from PIL import TiffImagePlugin
+    values = (np.linspace(0, top, 64 * 64).reshape(64, 64)).astype(depth_dtype)
+    Image.fromarray(values).save(tmp_path / "normal.tif")
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[262] = 0
+    Image.fromarray((top - values).astype(depth_dtype)).save(tmp_path / "white_is_zero.tif", tiffinfo=tags)
+    normal, _ = read_xray(tmp_path / "normal.tif", 64)
+    inverted, _ = read_xray(tmp_path / "white_is_zero.tif", 64)
+    assert normal is not None and inverted is not None
+    assert np.abs(normal.astype(int) - inverted.astype(int)).max() <= 1
+    assert normal[0, 0] < 10 and normal[-1, -1] > 245        # dark top-left, bright bottom-right

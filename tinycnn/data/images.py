@@ -182,7 +182,9 @@ def read_with_pillow(f, file, max_pixels: int) -> tuple[np.ndarray, list[str]]:
                 if frames > 1:
                     raise ImageReadError(file, f"has {frames} frames (an animation or a multi-page "
                                                "file); give one image per file")
-                return grey_levels(upright(im, file), file)
+                white_is_zero = deep_white_is_zero(im)      # read before upright(): the copy loses the tags
+                grey, notes = grey_levels(upright(im, file), file)
+                return (255 - grey if white_is_zero else grey), notes
     except ImageReadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -191,6 +193,13 @@ def read_with_pillow(f, file, max_pixels: int) -> tuple[np.ndarray, list[str]]:
         raise ImageReadError(file, unidentified_reason(f)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageReadError(file, f"unreadable: {type(err).__name__}: {err}") from None
+
+
+def deep_white_is_zero(im: Image.Image) -> bool:
+    """True for a 16-bit or float TIFF stored "white is zero" (PhotometricInterpretation 0, the
+    TIFF form of DICOM's MONOCHROME1): Pillow inverts such 8-bit TIFFs itself, not deeper ones."""
+    tags = getattr(im, "tag_v2", None)
+    return im.mode in DEEP_MODES and tags is not None and tags.get(262) == 0
 
 
 #: The first bytes of the formats an X-ray is usually exported in.
