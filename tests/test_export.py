@@ -46,7 +46,7 @@ def randomized(model, seed, input_shape=None):
     scaled by 0.8..1.2), so that using batch statistics or swapping mean and variance would show."""
     rng = np.random.default_rng(seed)
     shape = input_shape or model.input_shape
-    he_scaled_kernels(model)
+    he_scaled_kernels(model, rng)
     state = model.state_dict()
     for key, value in state.items():
         if key.endswith("gamma"):
@@ -66,14 +66,15 @@ def randomized(model, seed, input_shape=None):
     return model.eval()
 
 
-def he_scaled_kernels(model):
-    """Every kernel rescaled to standard deviation sqrt(2 / fan_in) (a depthwise filter sees K_h*K_w inputs)."""
+def he_scaled_kernels(model, rng):
+    """Every kernel drawn from ``rng`` (so a test is the same every run, whatever seed its layers
+    were built with) at standard deviation sqrt(2 / fan_in) (a depthwise filter sees K_h*K_w inputs)."""
     for module in model.modules():
         for name in ("kernel", "depthwise_kernel", "pointwise_kernel"):
             weight = getattr(module, name, None)
             if weight is None or weight.data.size < 2:
                 continue
-            kernel = weight.data
+            kernel = rng.standard_normal(weight.data.shape)
             depthwise = isinstance(module, nn.DepthwiseConv2D) or name == "depthwise_kernel"
             fan_in = kernel.shape[0] * kernel.shape[1] if depthwise else kernel.size // kernel.shape[-1]
             weight.data = (kernel * np.sqrt(2 / fan_in) / kernel.std()).astype(np.float32)
