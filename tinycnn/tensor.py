@@ -8,7 +8,7 @@ How it works, in four sentences:
    when gradients are wanted, records a ``Node`` (op, ctx, input tensors) on the output.
 3. ``backward()`` sorts the recorded graph topologically (iteratively, so a 500-layer
    chain does not hit Python's recursion limit) and visits it from the output to the
-   inputs, calling each op's ``backward`` and *adding* (``+=``) what it returns into its
+   inputs, calling each op's ``backward`` and *adding* (``+``) what it returns to its
    inputs' gradients, so a tensor used twice (fan-out, a residual skip) gets both parts.
    That walk, and the checks made on the way, are in ``graph.py``.
 4. Broadcasting is undone in exactly one place, ``graph.unbroadcast``, when a gradient

@@ -186,7 +186,7 @@ def fit_ensemble(config, data, resume, print_fn):
     members, histories = [], []
     progress = Progress(print_fn, total_epochs=config.members * config.epochs)
     for k in range(config.members):
-        name = f"member{k}"        # as the folder, Ensemble's child and the figures' legends call it
+        name = plots.training.member_name(k)   # as the folder, Ensemble's child and the figures' legends
         member_config = replace(config, members=1, member=k, out_dir=os.path.join(out, name))
         tag = f"[{name} of {config.members}] "
         progress.prefix = tag

@@ -20,7 +20,8 @@ def gradcam_figure_for_image(model, pixels, output_path, temperature=1.0, thresh
     with ``tinycnn.data.preprocess(pixels, preprocessing)``: pass the model's own method, the
     ``"preprocessing"`` entry of its description (``"dataset"`` for files that lack it).  The
     map explains the predicted class: PNEUMONIA when P(pneumonia) = sigmoid(logit /
-    temperature) >= threshold, else NORMAL.  Returns the path of the PNG (a str).
+    temperature) >= threshold, else NORMAL.  Returns the path written (a str; the format follows
+    the extension of ``output_path``, e.g. .png, .jpg, .pdf).
     """
     pixels = _one_grey_uint8_image(pixels)
     x = preprocess(pixels[None], preprocessing)

@@ -55,7 +55,7 @@ def to_onnx(model, path, input_shape=None, preprocessing=None, temperature=1.0, 
         raise TypeError(f"to_onnx: model must be a tinycnn nn.Module, got {type(model).__name__}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"to_onnx: {os.fspath(path)} is a folder; give the file to write, e.g. model.onnx")
-    input_shape = check_input_shape(model, input_shape)
+    input_shape = check_export_shape(model, input_shape)
     props = metadata_props(model, input_shape, preprocessing, temperature, threshold, metadata)
     proto = build_model_proto(onnx, model, input_shape, props)
     data = proto.SerializeToString()
@@ -63,7 +63,7 @@ def to_onnx(model, path, input_shape=None, preprocessing=None, temperature=1.0, 
     return os.fspath(path)
 
 
-def check_input_shape(model, input_shape):
+def check_export_shape(model, input_shape):
     """(H, W, C) as ints >= 1, for which the model gives one vector of logits per image."""
     if input_shape is None:
         input_shape = getattr(model, "input_shape", None)

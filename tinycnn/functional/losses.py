@@ -31,7 +31,7 @@ class CrossEntropyOp(Function):
     def backward(ctx, grad):
         d = np.exp(ctx.log_p)
         d[ctx.rows, ctx.labels] -= 1
-        return grad * d * ctx.scale[:, None].astype(d.dtype)
+        return grad * d * ctx.scale[:, None].astype(d.dtype, copy=False)
 
 
 def class_labels(labels, logits):

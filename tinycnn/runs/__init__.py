@@ -26,7 +26,7 @@ Nothing here trains: the CLI's ``predict``, ``summary`` and ``gradcam`` and the 
 a run through this package alone.
 """
 
-from .architecture import MAX_CHANNELS, MAX_INPUT_SIDE, MAX_MEMBERS, build_network, check_input_shape, ensemble_size
+from .architecture import MAX_CHANNELS, MAX_INPUT_SIDE, MAX_MEMBERS, build_network, check_described_shape, ensemble_size
 from .calibration import read_calibration
 from .checkpoint import checkpoint_arrays, find_checkpoints, read_checkpoint
 from .checks import RunError
@@ -43,7 +43,7 @@ __all__ = [
     "TrainConfig", "make_config", "check_config", "read_config", "check_same_run",
     "IMBALANCE_MODES", "OPTIMIZERS", "PREPROCESSING_METHODS",
     "save_model", "load_model", "check_description", "predict_logits", "read_calibration",
-    "build_network", "ensemble_size", "check_input_shape", "MAX_INPUT_SIDE", "MAX_CHANNELS", "MAX_MEMBERS",
+    "build_network", "ensemble_size", "check_described_shape", "MAX_INPUT_SIDE", "MAX_CHANNELS", "MAX_MEMBERS",
     "checkpoint_arrays", "read_checkpoint", "find_checkpoints",
     "check_both_classes", "check_can_start", "check_training_data",
     "score_file", "evaluation_folder", "new_evaluation_folder",

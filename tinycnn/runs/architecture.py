@@ -80,7 +80,7 @@ def check_model_kwargs(model_name, kwargs, source, name="model_kwargs"):
     return kwargs
 
 
-def check_input_shape(value, source, name="input_shape"):
+def check_described_shape(value, source, name="input_shape"):
     """[H, W, C] of ints, MIN_INPUT_SIDE <= H, W <= MAX_INPUT_SIDE, 1 <= C <= MAX_CHANNELS."""
     shape = list(value) if isinstance(value, tuple) else value
     check_list(shape, name, source, length=3)

@@ -19,7 +19,7 @@ import numpy as np
 from ..files import NpzArchive, atomic_savez
 from ..models import member_seed
 from ..nn import Ensemble
-from .architecture import (build_network, check_input_shape, check_members, check_model_kwargs,
+from .architecture import (build_network, check_described_shape, check_members, check_model_kwargs,
                            check_model_name, ensemble_size)
 from .checks import RunError, check_choice, check_dict, check_int, check_list, check_number, field
 from .config import PREPROCESSING_METHODS
@@ -43,7 +43,7 @@ def check_description(description, path):
     source = f"model file {path}: description"
     check_dict(description, "description", f"model file {path}")
     model = check_model_name(field(description, "model", source), source)
-    check_input_shape(field(description, "input_shape", source), source)
+    check_described_shape(field(description, "input_shape", source), source)
     check_int(field(description, "seed", source), "seed", source, low=0, high=2**63 - 1)
     check_model_kwargs(model, field(description, "model_kwargs", source), source)
     check_members(field(description, "members", source), source)

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from ..data import CLASS_NAMES
-from .architecture import check_input_shape
+from .architecture import check_described_shape
 from .checkpoint import find_checkpoints
 from .checks import RunError
 from .config import check_config
@@ -47,7 +47,7 @@ def check_training_data(data, config):
     """Everything about the data that would otherwise fail (or silently not train) later."""
     for split in ("train", "val") + (("test",) if "y_test" in data else ()):
         check_split_arrays(data, split)
-    check_input_shape(data["x_train"].shape[1:], "training data", "image shape (H, W, C)")
+    check_described_shape(data["x_train"].shape[1:], "training data", "image shape (H, W, C)")
     n_train = len(data["y_train"])
     if config.batch_size > n_train:
         raise RunError(f"batch_size {config.batch_size} is larger than the {n_train} training images: no "
