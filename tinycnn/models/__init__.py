@@ -1,4 +1,5 @@
-"""Model zoo: the lecture's plain CNN, MobileNetV1, EfficientNet, and a small X-ray net.
+"""Model zoo: the lecture's plain CNN, MobileNetV1, EfficientNet, a small X-ray net and a
+published 3-conv baseline for 28x28 X-rays.
 
 Every model is an ``nn.Sequential`` whose ``layers`` are its top-level layers / blocks in
 order, with ``input_shape`` set; ``model.last_spatial_layer()`` is the last layer with an
@@ -9,6 +10,7 @@ by name through it, and ``build(name, members=K)`` makes a deep ensemble (``nn.E
 """
 
 from ..nn.containers import Ensemble
+from .baseline import baseline_cnn
 from .efficientnet import (EFFICIENTNET_B0_BLOCKS, EFFICIENTNET_VARIANTS, efficientnet,
                            efficientnet_b0, efficientnet_stage_outputs, efficientnet_stage_table,
                            efficientnet_variant, round_filters, round_repeats)
@@ -22,6 +24,7 @@ MODELS = {
     "mobilenet_v1": (mobilenet_v1, (224, 224, 3)),
     "efficientnet_b0": (efficientnet_b0, (224, 224, 3)),
     "vgg_like": (vgg_like, (224, 224, 3)),
+    "baseline_cnn": (baseline_cnn, (28, 28, 1)),
 }
 
 
@@ -45,7 +48,7 @@ def build(name, input_shape=None, seed=0, members=None, **kwargs):
 
 __all__ = [
     "build", "MODELS", "member_seed", "Ensemble",
-    "vgg_like", "VGG_STAGES",
+    "vgg_like", "VGG_STAGES", "baseline_cnn",
     "mobilenet_v1", "pneumonia_net", "mobilenet_table", "compress_table", "MOBILENET_V1_BODY",
     "PNEUMONIA_NET_BODY",
     "efficientnet", "efficientnet_b0", "efficientnet_variant", "efficientnet_stage_table",

@@ -5,7 +5,8 @@ unbounded size.
 Bounds, and why:
 
 * ``input_shape`` is (H, W, C) with 1 <= H, W <= 512 and 1 <= C <= 4.  The registry's models
-  are built for 64 (pneumonia_net) and 224 (the others); 512 leaves room for larger X-rays.
+  are built for 28 (baseline_cnn), 64 (pneumonia_net) and 224 (the others); 512 leaves room
+  for larger X-rays.
   An image has at most 4 channels (grey, grey + alpha, RGB, RGBA).  Each builder refuses,
   naming its layer, an input too small for its strides.
 * width multipliers (``width``, ``alpha``) lie in [1/16, 4]: below 1/16 the thinnest layer
@@ -61,6 +62,7 @@ MODEL_KWARGS = {
                      "layer_names": check_bool},
     "efficientnet_b0": {"dropout_rate": _rate, "drop_connect_rate": _rate},
     "vgg_like": {"head": _head, "dense_units": _dense_units, "dropout": _rate},
+    "baseline_cnn": {"batch_norm": check_bool},
 }
 
 
