@@ -1,4 +1,5 @@
-"""Data for tinycnn: the pneumonia X-rays, patient-grouped splits, mini-batches, augmentation.
+"""Data for tinycnn: the pneumonia X-rays, patient-grouped splits, mini-batches, augmentation,
+acquisition-style corruptions.
 
 Arrays in, arrays out: nothing here knows about Tensors or models.
 
@@ -7,6 +8,7 @@ Arrays in, arrays out: nothing here knows about Tensors or models.
     train_idx, val_idx = grouped_stratified_split(data.files_train, data.y_train, 0.15, seed=0)
     x = normalize(data.x_train)                               # float32 (N, 64, 64, 1)
     xray = load_xray("chest.dcm", size=64)                    # one PNG/TIFF/JPEG/DICOM file
+    shifted = shifted_validation(data.x_train[val_idx])      # blurred, re-compressed, ... copies
 
 The data are CC BY 4.0 (Kermany et al. 2018); see README.md in this folder.
 """
@@ -19,6 +21,7 @@ from .augment import (
     random_brightness_contrast,
 )
 from .batches import DataLoader, iterate_minibatches, minibatch_indices, number_of_batches
+from .corruptions import CORRUPTIONS, corrupt_batch, shifted_validation
 from .images import IMAGE_SUFFIXES, ImageReadError, XRay, load_xray, read_xray
 from .pneumonia import (
     CLASS_NAMES,
@@ -39,6 +42,7 @@ from .splits import grouped_stratified_split, patient_id
 
 __all__ = [
     "CLASS_NAMES",
+    "CORRUPTIONS",
     "DEFAULT_PATH",
     "KNOWN_SHA256",
     "TRAIN_MEAN",
@@ -51,6 +55,7 @@ __all__ = [
     "affine_warp",
     "augment_xray",
     "bilinear_sample",
+    "corrupt_batch",
     "grouped_stratified_split",
     "iterate_minibatches",
     "load_pneumonia",
@@ -66,5 +71,6 @@ __all__ = [
     "random_brightness_contrast",
     "read_xray",
     "sha256_of_file",
+    "shifted_validation",
     "XRay",
 ]
