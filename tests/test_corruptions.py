@@ -108,6 +108,18 @@ def test_resample_removes_detail_finer_than_its_factor():
     assert abs(out.mean() - checkerboard.mean()) < 10
 
 
+@pytest.mark.parametrize("severity, small_side", [(1.0, 11), (0.5, 16), (0.25, 22)])
+def test_resample_keeps_only_as_many_numbers_as_the_shrunk_image(severity, small_side):
+    """Enlarging is linear, out = U small V^T, so a 33x33 image shrunk by f = 1 + 2 severity to
+    k = round(33 / f) a side comes back with rank at most k: singular values k+1, k+2, ... are
+    at the level of the uint8 rounding (measured: at most 2.7); the first k-1 are not (the k-th,
+    the finest stripes the small image holds, is damped by the two bilinear filters, at
+    severity 0.5 down to the rounding level)."""
+    image = np.random.default_rng(0).integers(0, 256, size=(33, 33), dtype=np.uint8)
+    singular_values = np.linalg.svd(corruptions.resample(image, severity).astype(float), compute_uv=False)
+    assert np.all(singular_values[small_side:] < 3.5) and singular_values[small_side - 2] > 7.0
+
+
 def test_resample_lowers_high_frequency_energy(xrays):
     """On 200 training X-rays, factor 3 leaves 0.11-0.39 of the energy."""
     for image in xrays[:20]:
