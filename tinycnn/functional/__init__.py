@@ -19,6 +19,7 @@ Read in this order:
     pool.py           max_pool2d, avg_pool2d, global_avg_pool2d
     dense.py          linear, dropout
     normalization.py  batch_norm
+    fused.py          batch_norm_activation (batch norm + relu / relu6 / swish as one op)
     losses.py         cross_entropy, binary_cross_entropy_with_logits
 """
 
@@ -33,6 +34,8 @@ from .conv import (Conv2DOp, DepthwiseConv2DOp, PointwiseConv2DOp, conv2d, depth
 from .dense import dropout, linear
 from .losses import (BinaryCrossEntropyWithLogitsOp, CrossEntropyOp,
                      binary_cross_entropy_with_logits, cross_entropy, softplus_array)
+from .fused import (BATCH_NORM_ACTIVATIONS, BatchNormActivationEvalOp, BatchNormActivationTrainOp,
+                    batch_norm_activation)
 from .normalization import BatchNormEvalOp, BatchNormTrainOp, batch_norm
 from .pool import (AvgPool2DOp, GlobalAvgPool2DOp, MaxPool2DOp, avg_pool2d, global_avg_pool2d,
                    max_pool2d, pool_arguments)
@@ -41,14 +44,16 @@ __all__ = [
     # the ops
     "conv2d", "depthwise_conv2d", "pointwise_conv2d", "max_pool2d", "avg_pool2d",
     "global_avg_pool2d", "relu", "relu6", "sigmoid", "tanh", "silu", "swish", "softmax", "log_softmax",
-    "linear", "dropout", "batch_norm", "cross_entropy", "binary_cross_entropy_with_logits",
+    "linear", "dropout", "batch_norm", "batch_norm_activation", "cross_entropy",
+    "binary_cross_entropy_with_logits",
     # activations by name
     "ACTIVATIONS", "FUSABLE_ACTIVATIONS", "ActivationSpec", "activate", "check_activation",
-    "add_bias_and_activation",
+    "add_bias_and_activation", "BATCH_NORM_ACTIVATIONS",
     # op classes
     "Conv2DOp", "DepthwiseConv2DOp", "PointwiseConv2DOp", "MaxPool2DOp", "AvgPool2DOp",
     "GlobalAvgPool2DOp", "ReLUOp", "ReLU6Op", "SigmoidOp", "TanhOp", "SiLUOp", "SoftmaxOp", "LogSoftmaxOp",
-    "BiasActivationOp", "BatchNormTrainOp", "BatchNormEvalOp", "CrossEntropyOp",
+    "BiasActivationOp", "BatchNormTrainOp", "BatchNormEvalOp", "BatchNormActivationTrainOp",
+    "BatchNormActivationEvalOp", "CrossEntropyOp",
     "BinaryCrossEntropyWithLogitsOp",
     # helpers for new ops
     "as_input", "check_rank", "check_finite", "check_bias", "WeightLayout", "weighted_inputs",

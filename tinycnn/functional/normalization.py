@@ -50,17 +50,29 @@ class BatchNormEvalOp(Function):
         return K.batch_norm_eval_backward(grad, ctx.x, ctx.gamma, ctx.mean, ctx.var, ctx.eps)
 
 
-def check_channel_vectors(x, training, **vectors):
-    """The input check of batch_norm: every per-channel vector has shape (C,), and training
-    has more than one value per channel to take statistics over."""
+def check_channel_vectors(x, training, op="batch_norm", **vectors):
+    """The input check of batch_norm (and of ``op``): every per-channel vector has shape (C,),
+    and training has more than one value per channel to take statistics over."""
     C = x.shape[-1]
     for name, value in vectors.items():
         if np.shape(value) != (C,):
-            raise ValueError(f"batch_norm: {name} must have shape ({C},) for an input with {C} "
+            raise ValueError(f"{op}: {name} must have shape ({C},) for an input with {C} "
                              f"channels, got {np.shape(value)}")
     if training and x.size // C < 2:
-        raise ValueError(f"batch_norm: training needs more than one value per channel to take "
+        raise ValueError(f"{op}: training needs more than one value per channel to take "
                          f"batch statistics over, got input shape {x.shape}")
+
+
+def checked_arguments(op, x, gamma, beta, running_mean, running_var, training, momentum, eps):
+    """The input checks of batch_norm (and of batch_norm_activation: ``op`` names it in errors);
+    returns x, gamma, beta as Tensors and momentum, eps as floats."""
+    x = as_input(x, op)
+    momentum = as_real(momentum, "momentum", op, 0, 1, high_open=True)
+    eps = as_real(eps, "eps", op, 0, low_open=True)
+    gamma, beta = as_input(gamma, op, "gamma"), as_input(beta, op, "beta")
+    check_channel_vectors(x, training, op, gamma=gamma, beta=beta, running_mean=running_mean,
+                          running_var=running_var)
+    return x, gamma, beta, momentum, eps
 
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.99, eps=1e-3):
@@ -70,12 +82,8 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
     statistics in place (Keras momentum: running = momentum * running + (1 - momentum) * batch);
     in evaluation, use the running statistics.  Defaults follow Keras (0.99, 1e-3).
     """
-    x = as_input(x, "batch_norm")
-    momentum = as_real(momentum, "momentum", "batch_norm", 0, 1, high_open=True)
-    eps = as_real(eps, "eps", "batch_norm", 0, low_open=True)
-    gamma, beta = as_input(gamma, "batch_norm", "gamma"), as_input(beta, "batch_norm", "beta")
-    check_channel_vectors(x, training, gamma=gamma, beta=beta, running_mean=running_mean,
-                          running_var=running_var)
+    x, gamma, beta, momentum, eps = checked_arguments("batch_norm", x, gamma, beta, running_mean,
+                                                      running_var, training, momentum, eps)
     if training:
         return BatchNormTrainOp.apply(x, gamma, beta, running_mean=running_mean, running_var=running_var,
                                       momentum=momentum, eps=eps)

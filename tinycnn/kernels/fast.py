@@ -8,6 +8,7 @@ reference mode.  Same function names, signatures, return conventions and dtypes 
 * ``pool.py``        max / average / global average pooling
 * ``elementwise.py`` relu, relu6, sigmoid, tanh, silu and the fused bias + activation epilogue
 * ``batchnorm.py``   batch norm (single-pass statistics)
+* ``fused.py``       batch norm + relu / relu6 / silu as one op (forward and backward)
 * ``softmax.py``     softmax / log-softmax
 * ``helpers.py``     the helpers they share (dtype, row views, GEMM orientation, ...)
 
@@ -43,6 +44,12 @@ from .elementwise import (  # noqa: F401
     silu_forward,
     tanh_backward,
     tanh_forward,
+)
+from .fused import (  # noqa: F401
+    batch_norm_activation_eval_backward,
+    batch_norm_activation_eval_forward,
+    batch_norm_activation_train_backward,
+    batch_norm_activation_train_forward,
 )
 from .pointwise import (  # noqa: F401
     pointwise_conv2d_backward_input,

@@ -27,11 +27,58 @@ logit per class: temperature scaling, thresholds and Grad-CAM treat it like any 
 What Grad-CAM, summaries and training need from a container is a method of it:
 ``split_forward(x, index)`` (the cut Grad-CAM makes), ``layer_shapes`` / ``summary_layers``
 (shapes without data) and ``members`` (the networks whose logits are averaged).
+
+Fusion: a BatchNorm2D directly followed by a ReLU, ReLU6 or Swish layer runs as one op,
+``F.batch_norm_activation`` (the same numbers, one pass over memory instead of two; see
+``fusable_pairs``).  The layers stay two layers: names, summaries and weights do not change.
 """
 
+from .. import functional as F
 from ..tensor import Tensor, enable_grad, no_grad
+from .layers import BatchNorm2D
 from .module import Module
 from .naming import assign_names
+from .parameter_free import ReLU, ReLU6, Swish
+
+#: The activation layers a BatchNorm2D hands its output to inside one fused op.  Exact
+#: classes, not subclasses: a subclass may change what its forward does.
+FUSABLE_AFTER_BATCH_NORM = (ReLU, ReLU6, Swish)
+
+
+def fuses_with(layer, next_layer):
+    """True when ``layer`` is a BatchNorm2D and ``next_layer`` a ReLU, ReLU6 or Swish."""
+    return type(layer) is BatchNorm2D and type(next_layer) in FUSABLE_AFTER_BATCH_NORM
+
+
+def fusable_pairs(layers):
+    """The indices i at which layers[i] (a batch norm) and layers[i + 1] (its activation)
+    run as one fused op."""
+    return [i for i in range(len(layers) - 1) if fuses_with(layers[i], layers[i + 1])]
+
+
+def batch_norm_then_activation(batch_norm, activation, x):
+    """activation(batch_norm(x)) computed as one op: the batch norm layer's checks, then
+    ``F.batch_norm_activation`` with its weights, mode, momentum and epsilon."""
+    if x.ndim < 2:
+        raise ValueError(f"{batch_norm.describe()}: expected input with a channel axis, got shape {x.shape}")
+    batch_norm._expect_channels(x.shape[-1], batch_norm.channels)
+    return F.batch_norm_activation(x, batch_norm.gamma, batch_norm.beta, batch_norm.moving_mean,
+                                   batch_norm.moving_variance, batch_norm.training, activation.activation,
+                                   momentum=batch_norm.momentum, eps=batch_norm.epsilon)
+
+
+def run_layers(layers, x):
+    """Apply ``layers`` one after the other, each pair of ``fusable_pairs`` as one fused op."""
+    fused = set(fusable_pairs(layers))
+    i = 0
+    while i < len(layers):
+        if i in fused:
+            x = batch_norm_then_activation(layers[i], layers[i + 1], x)
+            i += 2
+        else:
+            x = layers[i](x)
+            i += 1
+    return x
 
 
 class Sequential(Module):
@@ -111,9 +158,7 @@ class Sequential(Module):
 
     # -- running
     def forward(self, x):
-        for layer in self._layers:
-            x = layer(x)
-        return x
+        return run_layers(self._layers, x)
 
     def split_forward(self, x, index):
         """Cut the model after top-level layer ``index``: returns ([A], logits).
@@ -122,17 +167,14 @@ class Sequential(Module):
         their output becomes a fresh leaf ``A = Tensor(a, requires_grad=True)``, the start of
         the graph; ``layers[index+1:]`` run from A with the graph recorded, so
         ``tc.grad(logits, [A])`` gives d logits / dA without touching any parameter's
-        ``.grad``.  These are Grad-CAM's steps 1 and 2 (``tinycnn.cam``).
+        ``.grad``.  These are Grad-CAM's steps 1 and 2 (``tinycnn.cam``).  A batch norm and
+        its activation on the two sides of the cut run as two ops: A is the batch norm's output.
         """
         with no_grad():
-            h = x if isinstance(x, Tensor) else Tensor(x)
-            for layer in self._layers[:index + 1]:
-                h = layer(h)
+            h = run_layers(self._layers[:index + 1], x if isinstance(x, Tensor) else Tensor(x))
         A = Tensor(h.data, requires_grad=True)
         with enable_grad():
-            out = A
-            for layer in self._layers[index + 1:]:
-                out = layer(out)
+            out = run_layers(self._layers[index + 1:], A)
         return [A], out
 
     @property
