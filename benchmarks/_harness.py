@@ -246,25 +246,10 @@ def blas_facts():
 
 
 def _openblas_by_ctypes():
-    """OpenBLAS's own answer (what threadpoolctl asks), from the library NumPy loaded."""
-    import ctypes
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
-    except OSError:
-        return None
-    for path in paths:
-        lib = ctypes.CDLL(path)
-        for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("", "")):
-            core = getattr(lib, f"{prefix}openblas_get_corename{suffix}", None)
-            config = getattr(lib, f"{prefix}openblas_get_config{suffix}", None)
-            threads = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
-            if core is None or config is None or threads is None:
-                continue
-            core.restype = config.restype = ctypes.c_char_p
-            return (f"{config().decode().split('  ')[0]} kernel {core().decode()}, "
-                    f"{threads()} threads ({os.path.basename(path)})")
-    return None
+    """OpenBLAS's own answer (what threadpoolctl asks), from the library NumPy loaded.
+    (tinycnn.kernels.blas loads only NumPy and ctypes, not Numba.)"""
+    from tinycnn.kernels.blas import openblas_description
+    return openblas_description()
 
 
 def _numpy_build_blas():

@@ -72,12 +72,15 @@ def import_order_table(collected, args):
             "numba-first": "`import numba; numba.set_num_threads(2)`, then tinycnn",
             "torch-first": "`import torch; torch.set_num_threads(2)`, then tinycnn"}
     lines = [f"| import order ({model} train step) | tinycnn CHOSEN_LAYER | numba.threading_layer() | "
-             "OMP_WAIT_POLICY after import | step ms | vs tinycnn first |", "|---|---|---|---|---:|---:|"]
+             "OMP_WAIT_POLICY after import | OpenBLAS threads | step ms | vs tinycnn first |",
+             "|---|---|---|---|---|---:|---:|"]
     for order, results in rows.items():
         chosen = values_seen(results, lambda r: r["facts"]["chosen_layer"])
         layer = values_seen(results, lambda r: r["facts"]["threading_layer"])
         policy = values_seen(results, lambda r: r["facts"]["env"]["OMP_WAIT_POLICY"])
-        lines.append(f"| {code[order]} | `{chosen}` | `{layer}` | {policy} | {H.fmt_ms(medians[order])} | "
+        blas_threads = values_seen(results, lambda r: r["facts"].get("blas_threads_now"))
+        lines.append(f"| {code[order]} | `{chosen}` | `{layer}` | {policy} | {blas_threads} | "
+                     f"{H.fmt_ms(medians[order])} | "
                      f"{medians[order]['median'] / base:.2f} |")
     worst = max(m["median"] for m in medians.values()) / min(m["median"] for m in medians.values())
     verdict = "met" if worst <= 1.10 else "NOT met"

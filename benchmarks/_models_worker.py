@@ -141,13 +141,14 @@ def tinycnn_facts():
     import numba
 
     import tinycnn.kernels as kernels
-    from tinycnn.kernels import _threads
+    from tinycnn.kernels import _threads, blas
     try:
         layer = numba.threading_layer()
     except ValueError:                      # no parallel kernel has run
         layer = None
     return {"framework": "tinycnn", "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
             "chosen_layer": getattr(_threads, "CHOSEN_LAYER", None), "threading_layer": layer,
+            "blas_threads_now": blas.blas_threads(),
             "kernels": kernels.KERNEL_BACKEND, "torch_loaded": "torch" in sys.modules,
             **H.runtime_facts()}
 

@@ -3,62 +3,112 @@
 Two thread pools share the cores: Numba's (``prange`` loops) and OpenBLAS's (the GEMMs
 behind ``numpy @``).  They take turns: im2col in Numba, a GEMM in OpenBLAS, col2im in
 Numba again.  The trap: with Numba's OpenMP layer in its default (active) wait policy the
-OpenMP workers keep spinning after every parallel region, so the OpenBLAS threads that
+OpenMP workers keep spinning after every parallel region (libgomp spins about 300,000
+times before it sleeps, longer than the GEMM that follows), so the OpenBLAS threads that
 run next fight them for the same cores, and a GEMM right after a parallel loop becomes
-many times slower (measurements: benchmarks/RESULTS.md, "Notes moved out of code comments").
+many times slower (measurements: benchmarks/RESULTS.md).
 
-What we choose, in order:
+libgomp reads its wait policy (``OMP_WAIT_POLICY``) once, when it is loaded, and Numba's
+threading layer is fixed the first time a parallel region runs; after that neither can
+change.  So what we can do depends on what happened before tinycnn was imported:
 
-1. ``NUMBA_THREADING_LAYER`` set by the user: kept as it is (their call).
-2. Numba's ``omp`` layer with ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP workers sleep
-   instead of spinning, so OpenBLAS gets the cores, and a parallel launch stays cheap.
-   libgomp reads the policy once, when it is loaded, so we set the variable
-   (unless the user set it) and load Numba's OpenMP pool right away.  Only possible if no
-   libgomp is in the process yet: PyTorch, for one, ships its own ``libgomp.so.1``, and
-   Numba's pool would share that already-initialised (spinning) runtime when torch was
-   imported first.
-3. Otherwise ``workqueue``: ships with every Numba and its idle workers sleep too, but a
-   launch costs more than with ``omp`` and it aborts if two Python threads launch kernels
-   at once.
+1. Numba's threads not started yet (the usual case): set ``OMP_WAIT_POLICY=PASSIVE``
+   (unless the user set it) and load Numba's OpenMP pool now, so the runtime starts
+   with it.  Idle OpenMP workers then sleep, OpenBLAS gets the cores.  If an OpenMP
+   runtime is already in the process (``import torch`` brings PyTorch's own libgomp,
+   and Numba's pool then calls into it: measured 3-4x slower), or the user asked for
+   spinning threads, use the ``workqueue`` layer instead (its idle workers sleep too;
+   a launch costs a little more).  ``NUMBA_THREADING_LAYER`` set by the user is kept (their call).
+2. Numba's threads already started with spinning OpenMP workers (e.g. the user ran
+   ``import numba; numba.set_num_threads(2)`` before ``import tinycnn``): the spinning
+   workers keep every core but the calling thread's busy right after each parallel
+   loop, so a second GEMM thread only fights them.  We give NumPy's OpenBLAS one thread
+   (``blas.set_blas_threads(1)``): the GEMM runs undisturbed on the calling thread.
 
-The layer is fixed the first time a parallel kernel runs, so this module only sets
-``numba.config.THREADING_LAYER``; ``CHOSEN_LAYER`` records the choice (tests check that
-``numba.threading_layer()`` equals it after a parallel call).
+``SETUP`` records what was found and done (tests check it for every import order);
+``CHOSEN_LAYER`` is the layer Numba uses (or will use at its first parallel call).
 """
 
 import os
 import sys
+from collections import namedtuple
 
 import numba
 
+from . import blas
+
 _OMP_POOL = "numba.np.ufunc.omppool"
 
+#: layer: Numba's threading layer; openmp_spins: OpenMP workers spin after a parallel loop;
+#: blas_threads: what we set OpenBLAS's thread count to (None: left alone); reason: why.
+ThreadSetup = namedtuple("ThreadSetup", "layer openmp_spins blas_threads reason")
 
-def _libgomp_loaded():
-    """True if an OpenMP runtime (libgomp) is already mapped into this process (Linux)."""
+
+def _libgomp_paths():
+    """The OpenMP runtimes (libgomp) mapped into this process (Linux; empty elsewhere)."""
     try:
         with open("/proc/self/maps") as maps:
-            return any("libgomp" in line for line in maps)
-    except OSError:             # not Linux: no way to tell, assume not
-        return False
+            return {line.split()[-1] for line in maps if "libgomp" in line}
+    except OSError:
+        return set()
 
 
-def _choose_layer():
-    if "NUMBA_THREADING_LAYER" in os.environ:
-        return numba.config.THREADING_LAYER
-    passive_from_start = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
-    if _OMP_POOL in sys.modules or _libgomp_loaded():
-        # libgomp is already initialised: its wait policy can no longer be changed.
-        return "omp" if passive_from_start else "workqueue"
-    policy = os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if policy.upper() != "PASSIVE":
-        return "workqueue"      # the user asked for spinning OpenMP threads: avoid the trap
+def _started_layer():
+    """The layer of Numba's already started threads, or None if none have started."""
     try:
-        from numba.np.ufunc import omppool  # noqa: F401  (loads libgomp with the policy set)
+        return numba.threading_layer()
+    except ValueError:          # "Threading layer is not initialized": no parallel call yet
+        return None
+
+
+def _load_openmp_pool(user_policy):
+    """Load Numba's OpenMP pool with a passive wait policy; True if its workers would spin.
+
+    If any OpenMP runtime is in the process already (PyTorch's own libgomp, say), Numba's
+    pool may bind to it: the dynamic linker resolves ``GOMP_parallel`` to the first runtime
+    loaded with global symbols, which started with the policy of then (the user's)."""
+    passive_from_start = (user_policy or "").upper() == "PASSIVE"
+    if _OMP_POOL in sys.modules or _libgomp_paths():
+        return not passive_from_start
+    policy = os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from numba.np.ufunc import omppool  # noqa: F401  (loads libgomp, which reads the policy now)
+    return policy.upper() != "PASSIVE"
+
+
+def _setup_before_start(user_policy):
+    """Case 1 of the module docstring: choose the layer Numba will start."""
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        return ThreadSetup(numba.config.THREADING_LAYER, None, None, "NUMBA_THREADING_LAYER set by the user")
+    try:
+        spins = _load_openmp_pool(user_policy)
     except ImportError:
-        return "workqueue"
-    return "omp"
+        return ThreadSetup("workqueue", False, None, "Numba has no OpenMP pool here")
+    if spins:
+        return ThreadSetup("workqueue", False, None,
+                           "Numba's OpenMP runtime would spin (loaded earlier, or OMP_WAIT_POLICY not PASSIVE)")
+    return ThreadSetup("omp", False, None, "OpenMP runtime started with OMP_WAIT_POLICY=PASSIVE")
 
 
-CHOSEN_LAYER = _choose_layer()
-numba.config.THREADING_LAYER = CHOSEN_LAYER
+def _setup_after_start(layer, user_policy):
+    """Case 2 of the module docstring: Numba's threads are running; adapt OpenBLAS."""
+    if layer != "omp" or (user_policy or "").upper() == "PASSIVE":
+        return ThreadSetup(layer, False, None, f"Numba's threads started before tinycnn ({layer}, idle workers sleep)")
+    if blas.set_blas_threads(1) is None:
+        return ThreadSetup(layer, True, None, "OpenMP workers spin and NumPy's BLAS is not OpenBLAS: left alone")
+    return ThreadSetup(layer, True, 1, "Numba's OpenMP workers were started spinning before tinycnn: "
+                                       "OpenBLAS given 1 thread so its GEMMs do not fight them")
+
+
+def _choose_setup():
+    user_policy = os.environ.get("OMP_WAIT_POLICY")
+    started = _started_layer()
+    if started is None:
+        return _setup_before_start(user_policy)
+    return _setup_after_start(started, user_policy)
+
+
+SETUP = _choose_setup()
+CHOSEN_LAYER = SETUP.layer
+if _started_layer() is None:
+    numba.config.THREADING_LAYER = CHOSEN_LAYER

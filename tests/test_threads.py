@@ -1,0 +1,87 @@
+"""The threading setup (tinycnn/kernels/_threads.py) for every import order a user can write.
+
+Each case runs in a fresh interpreter, because the setup is fixed once per process: the
+script imports in the given order, runs a parallel kernel and prints what was chosen.
+Speed itself is measured in benchmarks/bench_models.py (its "Import order" table), not here.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+FIRST_IMPORTS = {
+    "tinycnn-first": "",
+    "numba-first": "import numba; numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)",
+    "torch-first": "import torch; torch.set_num_threads(2); torch.ones(64, 64) @ torch.ones(64, 64)",
+}
+
+REPORT = """
+import json, os
+import numpy as np
+import numba
+from tinycnn.kernels import _threads, blas, fast
+fast.relu_forward(np.ones((64, 64), np.float32))          # a parallel kernel has run
+print(json.dumps({"setup": _threads.SETUP._asdict(), "layer": numba.threading_layer(),
+                  "blas_threads": blas.blas_threads(), "policy": os.environ.get("OMP_WAIT_POLICY")}))
+"""
+
+
+def thread_setup(order, **env_changes):
+    """What tinycnn chose in a fresh interpreter that imported in ``order``."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "NUMBA_DISABLE_JIT", "OPENBLAS_NUM_THREADS")}
+    env.update(env_changes)
+    script = FIRST_IMPORTS[order] + "\n" + REPORT
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+pytestmark = pytest.mark.skipif(JIT_DISABLED, reason="no parallel kernels run without the JIT")
+
+
+def test_tinycnn_first_starts_openmp_with_sleeping_workers():
+    found = thread_setup("tinycnn-first")
+    assert found["setup"]["layer"] == found["layer"]
+    assert found["layer"] in ("omp", "workqueue")       # omp wherever Numba ships its OpenMP pool
+    if found["layer"] == "omp":
+        assert found["policy"] == "PASSIVE" and found["setup"]["openmp_spins"] is False
+    assert found["setup"]["blas_threads"] is None     # OpenBLAS left as it was
+
+
+def test_numba_started_first_with_spinning_openmp_gets_a_one_thread_blas():
+    """The bad order of issue 12: Numba's OpenMP workers already spin; GEMMs must not fight them."""
+    found = thread_setup("numba-first")
+    if found["layer"] != "omp":
+        pytest.skip(f"this Numba started {found['layer']!r}, not OpenMP, by default")
+    assert found["setup"]["openmp_spins"] is True
+    assert found["setup"]["blas_threads"] == 1
+    if found["blas_threads"] is not None:             # NumPy's BLAS is OpenBLAS: really set
+        assert found["blas_threads"] == 1
+
+
+def test_numba_started_first_with_passive_policy_is_left_alone():
+    found = thread_setup("numba-first", OMP_WAIT_POLICY="PASSIVE")
+    assert found["setup"]["openmp_spins"] is False
+    assert found["setup"]["blas_threads"] is None
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="needs torch (the bench extra)")
+def test_torch_first_avoids_sharing_torchs_spinning_openmp_runtime():
+    """torch brings its own libgomp; Numba's OpenMP pool would call into it (spinning)."""
+    found = thread_setup("torch-first")
+    assert found["setup"]["layer"] == found["layer"] == "workqueue"
+    assert found["setup"]["blas_threads"] is None
+
+
+def test_a_layer_the_user_chose_is_kept():
+    found = thread_setup("tinycnn-first", NUMBA_THREADING_LAYER="workqueue")
+    assert found["layer"] == "workqueue"
+    assert "set by the user" in found["setup"]["reason"]

@@ -1,0 +1,64 @@
+"""NumPy's BLAS (the library behind ``numpy @``): find it, read and set its thread count.
+
+NumPy has no API for this, so we ask the library itself, as threadpoolctl does: find the
+OpenBLAS that NumPy mapped into this process (``/proc/self/maps``, Linux) and call its own
+``openblas_get_num_threads`` / ``openblas_set_num_threads`` through ctypes.  NumPy's wheels
+ship OpenBLAS with prefixed, 64-bit-integer names (``scipy_openblas_get_num_threads64_``);
+other builds use the plain names.  Where no OpenBLAS is found (MKL, Apple Accelerate, not
+Linux) every function here returns None and changes nothing.
+
+Used by ``_threads.py`` (which may give the GEMMs one thread, see there) and by the
+benchmarks (which report the library, its kernel and threads).
+"""
+
+import ctypes
+import os
+
+#: (prefix, suffix) of OpenBLAS's exported names: NumPy's wheels, 64-bit builds, plain builds
+_NAME_FORMS = (("scipy_", "64_"), ("scipy_", "_64_"), ("", "64_"), ("", ""))
+
+
+def openblas_paths():
+    """Paths of the OpenBLAS libraries mapped into this process (Linux), sorted."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            return sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        return []
+
+
+def openblas_function(name):
+    """OpenBLAS's function ``name`` (e.g. "openblas_get_num_threads") from the library NumPy
+    loaded, under whichever name form it exports; None if there is none."""
+    import numpy  # noqa: F401  (NumPy loads its OpenBLAS on import)
+    for path in openblas_paths():
+        library = ctypes.CDLL(path)
+        for prefix, suffix in _NAME_FORMS:
+            function = getattr(library, f"{prefix}{name}{suffix}", None)
+            if function is not None:
+                return function
+    return None
+
+
+def blas_threads():
+    """How many threads NumPy's OpenBLAS uses for a GEMM; None if unknown."""
+    get = openblas_function("openblas_get_num_threads")
+    return None if get is None else int(get())
+
+
+def set_blas_threads(n):
+    """Give NumPy's OpenBLAS ``n`` threads; returns the count before, or None (no OpenBLAS)."""
+    before = blas_threads()
+    if before is not None:
+        openblas_function("openblas_set_num_threads")(int(n))
+    return before
+
+
+def openblas_description():
+    """'OpenBLAS 0.3.x kernel SkylakeX, 2 threads (libscipy_openblas64_-....so)', or None."""
+    core, config = openblas_function("openblas_get_corename"), openblas_function("openblas_get_config")
+    if core is None or config is None:
+        return None
+    core.restype = config.restype = ctypes.c_char_p
+    name = os.path.basename(openblas_paths()[0])
+    return f"{config().decode().split('  ')[0]} kernel {core().decode()}, {blas_threads()} threads ({name})"
