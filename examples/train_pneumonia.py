@@ -14,18 +14,17 @@ Data: Kermany et al. 2018, CC BY 4.0 (see tinycnn/data/README.md).
 
 import argparse
 
-from tinycnn.cli import add_train_arguments, user_errors
-from tinycnn.runs import make_config
+from tinycnn.cli import add_train_arguments, train_config, user_errors
 from tinycnn.train import TrainingDiverged, train_and_evaluate
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_train_arguments(parser)    # --quick --resume --overwrite --epochs --members --seed --out --imbalance
+    add_train_arguments(parser)    # --quick --resume --overwrite --epochs --members --seed --out --imbalance ...
     args = parser.parse_args()
 
     try:                           # a bad setting, folder or resume: one line, exit status 2
-        config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance, args.members)
+        config = train_config(args)
         report = train_and_evaluate(config, resume=args.resume, overwrite=args.overwrite)
     except (TrainingDiverged, *user_errors()) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")

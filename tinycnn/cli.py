@@ -2,6 +2,7 @@
 
     tinycnn --version
     tinycnn train [--quick] [--epochs N] [--members K] [--seed S] [--out RUN] [--resume] [--imbalance MODE]
+                  [--model NAME] [--image-size PX] [--preprocessing P] [--optimizer O] [--lr LR] ...
     tinycnn evaluate [--model RUN/model.npz] [--out FOLDER] [--overwrite]
     tinycnn predict IMAGE [IMAGE ...] [--model RUN/model.npz] [--json]
     tinycnn summary MODEL          (pneumonia_net, mobilenet_v1, efficientnet_b0, vgg_like or a .npz)
@@ -19,7 +20,6 @@ one line on stderr.
 import argparse
 import os
 import sys
-from dataclasses import replace
 
 #: where ``tinycnn train`` writes the model, and so what ``--model`` means when it is left out
 DEFAULT_MODEL = os.path.join("runs", "pneumonia", "model.npz")
@@ -45,40 +45,6 @@ def version():
         from . import __version__
 
         return __version__
-
-
-def run_folder_config(model_path, description):
-    """The TrainConfig of the run a model came from: its folder's config.json (every field
-    checked), else what the model file records (seed, preprocessing), so the validation split
-    is rebuilt exactly."""
-    from .runs import TrainConfig, read_config
-
-    folder = os.path.dirname(os.path.abspath(model_path))
-    path = os.path.join(folder, "config.json")
-    if os.path.exists(path):
-        config = replace(read_config(path), out_dir=folder)
-        check_config_is_the_models(config, description, path, model_path)
-        return config
-    config = TrainConfig(out_dir=folder)
-    for key in ("seed", "preprocessing", "model_kwargs", "members", "member"):
-        if key in description:
-            setattr(config, key, description[key])
-    if "run_seed" in description:           # an ensemble member: its split is the run's
-        config.seed = description["run_seed"]
-    return config
-
-
-def check_config_is_the_models(config, description, config_path, model_path):
-    """Refuse a config.json that is not the run the model came from (say, rewritten by a later
-    run with another seed): the validation split rebuilt from it would overlap the model's
-    training images, and the temperature and threshold fitted on it would be wrong."""
-    recorded = {"seed": description.get("run_seed", description.get("seed")), "model": description.get("model"),
-                "model_kwargs": description.get("model_kwargs"), "preprocessing": description.get("preprocessing")}
-    differ = [f"{key} {getattr(config, key)!r} in config.json, {value!r} in the model"
-              for key, value in recorded.items() if value is not None and getattr(config, key) != value]
-    if differ:
-        raise CommandError(f"{config_path} is not the run {model_path} came from ({'; '.join(differ)}): "
-                           f"its validation split would not be the model's")
 
 
 def calibration_of(model_path):
@@ -122,10 +88,9 @@ def read_image_or_fail(path, size):
 
 
 def command_train(args):
-    from .runs import make_config
     from .train import TrainingDiverged, train_and_evaluate
 
-    config = make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance, args.members)
+    config = train_config(args)
     try:
         train_and_evaluate(config, resume=args.resume, overwrite=args.overwrite)
     except TrainingDiverged as err:
@@ -136,6 +101,7 @@ def command_evaluate(args):
     """Evaluate the model on the test split, by default into a new RUN/evaluations/NNN
     (``runs.evaluation_folder``): the training run's metrics.json and figures stay as they are."""
     from .runs import evaluation_folder
+    from .runs.config import run_folder_config
     from .train import evaluate_run, prepare_data
 
     model, description = load_model_or_fail(args.model)
@@ -244,9 +210,24 @@ def positive_int(text):
     return value
 
 
+#: the options of ``add_train_arguments`` that set the TrainConfig field of their name (--image-size: image_size)
+TRAIN_SETTINGS = ("model", "image_size", "preprocessing", "optimizer", "lr", "lr_schedule", "weight_decay",
+                  "batch_size", "augment", "select_on")
+
+
+def train_config(args):
+    """The checked TrainConfig of the parsed ``add_train_arguments`` options; one left out keeps its default."""
+    from .runs import make_config
+
+    return make_config(args.quick, args.epochs, args.seed, args.out, args.imbalance, args.members,
+                       **{name: getattr(args, name) for name in TRAIN_SETTINGS})
+
+
 def add_train_arguments(parser):
     """The options of a training run (``tinycnn train`` and examples/train_pneumonia.py)."""
-    from .runs import IMBALANCE_MODES
+    from . import models
+    from .runs import IMBALANCE_MODES, OPTIMIZERS, PREPROCESSING_METHODS
+    from .runs.config import LR_SCHEDULES, SELECTION_METRICS
 
     parser.add_argument("--quick", action="store_true", help="small subset, 2 members, 2 epochs (smoke test)")
     parser.add_argument("--resume", action="store_true",
@@ -263,6 +244,20 @@ def add_train_arguments(parser):
     parser.add_argument("--out", help="run folder (default runs/pneumonia)")
     parser.add_argument("--imbalance", choices=IMBALANCE_MODES,
                         help="how to handle 74%% pneumonia in train (default pos_weight)")
+    parser.add_argument("--model", choices=sorted(models.MODELS),
+                        help="the network to train, by its zoo name (default pneumonia_net)")
+    parser.add_argument("--image-size", type=int, metavar="PX", help="resize the X-rays to PX x PX (default 64)")
+    parser.add_argument("--preprocessing", choices=PREPROCESSING_METHODS,
+                        help="pixels to input: per_image (default), dataset or unit (x / 255)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="the optimizer (default adamw)")
+    parser.add_argument("--lr", type=float, help="the (peak) learning rate (default 0.003)")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="cosine (default: warm-up, decay to 0) or constant")
+    parser.add_argument("--weight-decay", type=float, help="the optimizer's weight decay (default 1e-4)")
+    parser.add_argument("--batch-size", type=positive_int, help="images per training batch (default 64)")
+    parser.add_argument("--no-augment", dest="augment", action="store_const", const=False,
+                        help="train without augmentation (default: small rotations, shifts, zooms, brightness)")
+    parser.add_argument("--select-on", choices=SELECTION_METRICS,
+                        help="the epoch kept: highest val_auc (default) or lowest val_loss")
 
 
 def add_model_argument(parser, what):

@@ -7,15 +7,18 @@ The pieces, in the order a run uses them:
 2. ``fit``: a deep ensemble of ``members`` networks (default 4), each trained by
    ``fit_one``: mini-batch training with AdamW (or SGD / Adam), a cosine schedule with warm-up,
    class imbalance handled by ``pos_weight`` in the loss (or class-balanced batches),
-   X-ray augmentation, validation AUC every epoch, the best epoch kept, a checkpoint
+   X-ray augmentation (optionally after acquisition-style corruptions of the uint8 images,
+   ``corruption``), validation AUC every epoch, the best epoch kept (highest validation AUC,
+   or lowest validation loss with ``select_on="val_loss"``), a checkpoint
    written atomically after every epoch (``resume=True`` continues a killed run and ends
    with the same weights), and a clear stop when the loss becomes NaN or inf.  Member k
    uses seed ``seed + 1000 k`` for its weights, batch order and augmentation; all members
    share the validation split of ``seed``, so member 0 is exactly the single network of
    ``members=1``.  The ensemble's logit is the mean of the members' logits.
 3. ``evaluate_run``: temperature scaling and the decision threshold are fitted on
-   validation only; the test split is used once, at the end, for the metrics with
-   bootstrap confidence intervals and the figures.
+   validation only (its images, or with ``calibrate_on="shifted_val"`` their shift-simulated
+   copies, ``data.shifted_validation``); the test split is used once, at the end, for the
+   metrics with bootstrap confidence intervals and the figures.
 
 Randomness is derived from ``(member seed, epoch)`` at the start of every epoch (batch order,
 augmentation, dropout), so a resumed run draws exactly what an uninterrupted one would.
@@ -32,8 +35,8 @@ import numpy as np
 
 from . import functional as F
 from . import metrics, plots
-from .data import (augment_xray, grouped_stratified_split, load_pneumonia, load_pneumonia_folder,
-                   minibatch_indices, preprocess)
+from .data import (augment_xray, corrupt_batch, grouped_stratified_split, load_pneumonia, load_pneumonia_folder,
+                   minibatch_indices, preprocess, shifted_validation)
 from .files import atomic_savez, atomic_write_json, atomic_write_text, remove_temp_files
 from .models import member_seed
 from .nn import Ensemble
@@ -42,6 +45,8 @@ from .optim import SGD, Adam, AdamW, cosine_with_warmup
 from .progress import Progress
 from .runs import (RunLock, build_network, check_both_classes, check_can_start, check_same_run, check_training_data,
                    checkpoint_arrays, clear_earlier_run, load_model, predict_logits, read_checkpoint, save_model)
+from .runs.calibration import fit_calibration
+from .runs.config import best_epoch_index
 # Moved to tinycnn.runs; re-exported here for one release (import them from tinycnn.runs):
 from .runs import TrainConfig, make_config, read_calibration  # noqa: F401,E402
 from .runs import build_network as build_model  # noqa: F401,E402
@@ -64,10 +69,11 @@ def load_data(path):
 
 
 def prepare_data(config):
-    """Load, split (patient-grouped, stratified, seeded) and normalise the X-rays.
+    """Load, resize (``image_size``), split (patient-grouped, stratified, seeded) and normalise the
+    X-rays; also the uint8 training images (for ``corruption``) and the shift-simulated validation set.
 
     Each split must hold both classes (checked before the split and after it)."""
-    data = load_data(config.data_path)
+    data = load_data(config.data_path).resized(config.image_size)
     check_both_classes(f"training images of {data.source}", data.y_train)
     check_both_classes(f"test images of {data.source}", data.y_test)
     train_idx, val_idx = grouped_stratified_split(data.files_train, data.y_train,
@@ -85,7 +91,8 @@ def prepare_data(config):
         "x_val": preprocess(data.x_train[val_idx], method), "y_val": data.y_train[val_idx].astype(np.float32),
         "x_test": preprocess(data.x_test, method), "y_test": data.y_test.astype(np.float32),
         "files_val": data.files_train[val_idx], "files_test": data.files_test,
-        "x_test_uint8": data.x_test,
+        "x_test_uint8": data.x_test, "x_train_uint8": data.x_train[train_idx],
+        "x_val_shifted": preprocess(shifted_validation(data.x_train[val_idx], config.seed), method),
     }
 
 
@@ -137,9 +144,12 @@ def train_one_epoch(model, optimizer, data, config, epoch, step, total_steps, po
     progress.start_epoch(epoch, config.epochs, len(batches))
     for number, idx in enumerate(batches, 1):
         xb, yb = data["x_train"][idx], data["y_train"][idx]
+        if config.corruption > 0:      # corrupt the uint8 images, then preprocess them as all the others
+            xb = preprocess(corrupt_batch(data["x_train_uint8"][idx], rng, config.corruption), config.preprocessing)
         if config.augment:
             xb = augment_xray(xb, rng, brightness=config.brightness, contrast=config.contrast)
-        optimizer.lr = cosine_with_warmup(step, total_steps, config.lr, warmup_steps)
+        optimizer.lr = (config.lr if config.lr_schedule == "constant"
+                        else cosine_with_warmup(step, total_steps, config.lr, warmup_steps))
         optimizer.zero_grad()
         logits = model(Tensor(xb)).reshape(-1)
         if not np.all(np.isfinite(logits.data)):
@@ -195,11 +205,11 @@ def fit_ensemble(config, data, resume, print_fn):
         members.append(model)
         histories.append(history)
         progress.prefix = ""
-        print_fn(f"{name} of {config.members} done (best val AUC {max(history['val_auc']):.4f}); "
-                 f"{progress.eta()}")
+        best_auc = history["val_auc"][best_epoch_index(history, config.select_on)]   # its model.npz's epoch
+        print_fn(f"{name} of {config.members} done (val AUC {best_auc:.4f} at the best epoch); {progress.eta()}")
     ensemble = Ensemble(members).eval()
     val_auc = metrics.roc_auc(data["y_val"], predict_logits(ensemble, data["x_val"]))
-    member_aucs = [round(max(h["val_auc"]), 4) for h in histories]
+    member_aucs = [round(h["val_auc"][best_epoch_index(h, config.select_on)], 4) for h in histories]
     save_model(os.path.join(out, "model.npz"), ensemble, config.model, data["x_train"].shape[1:], config.seed,
                config.model_kwargs, {"val_auc": val_auc, "member_val_auc": member_aucs,
                                      "preprocessing": config.preprocessing})
@@ -264,7 +274,7 @@ def fit_one(config, data, resume=False, print_fn=print, progress=None):
         for key, value in (("epoch", epoch), ("train_loss", train_loss), ("val_loss", val_loss),
                            ("val_auc", val_auc), ("lr", optimizer.lr), ("seconds", seconds)):
             history[key].append(value)
-        improved = val_auc > best["val_auc"]
+        improved = best_epoch_index(history, config.select_on) == len(history["epoch"]) - 1
         if improved:
             best = {"epoch": epoch, "val_auc": val_auc}
             save_model(os.path.join(out, "model.npz"), model, config.model, input_shape, seed,
@@ -305,11 +315,9 @@ def test_report(model, data, config):
     val_logits, test_logits = predict_logits(model, data["x_val"]), predict_logits(model, data["x_test"])
     y_val, y_test = data["y_val"].astype(int), data["y_test"].astype(int)
 
-    temperature = metrics.fit_temperature(val_logits, y_val)
-    val_probs = metrics.sigmoid(val_logits / temperature)
+    temperature, threshold, validation = fit_calibration(model, data, val_logits, config)
     test_probs_raw = metrics.sigmoid(test_logits)
     test_probs = metrics.sigmoid(test_logits / temperature)
-    threshold = metrics.threshold_for_sensitivity(y_val, val_probs, config.target_sensitivity)
 
     def ci(fn, scores):
         point, low, high = metrics.bootstrap_ci(fn, y_test, scores, n_boot=config.n_bootstrap, seed=config.seed)
@@ -332,7 +340,7 @@ def test_report(model, data, config):
         "val_auc": metrics.roc_auc(y_val, val_logits),
         "ece_test_before_temperature": metrics.ece(y_test, test_probs_raw),
         "ece_test_after_temperature": metrics.ece(y_test, test_probs),
-        "n_val": int(len(y_val)), "n_test": int(len(y_test)),
+        "n_val": int(len(y_val)), "n_test": int(len(y_test)), **validation,
     }
     if len(model.members) > 1:                 # an ensemble: each member's own AUC too
         report["member_val_auc"] = [metrics.roc_auc(y_val, predict_logits(m, data["x_val"])) for m in model.members]

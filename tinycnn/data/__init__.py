@@ -8,6 +8,7 @@ Arrays in, arrays out: nothing here knows about Tensors or models.
     train_idx, val_idx = grouped_stratified_split(data.files_train, data.y_train, 0.15, seed=0)
     x = normalize(data.x_train)                               # float32 (N, 64, 64, 1)
     xray = load_xray("chest.dcm", size=64)                    # one PNG/TIFF/JPEG/DICOM file
+    small = data.resized(28)                                  # every split at 28x28 (resize_images)
     shifted = shifted_validation(data.x_train[val_idx])      # blurred, re-compressed, ... copies
 
 The data are CC BY 4.0 (Kermany et al. 2018); see README.md in this folder.
@@ -22,11 +23,12 @@ from .augment import (
 )
 from .batches import DataLoader, iterate_minibatches, minibatch_indices, number_of_batches
 from .corruptions import CORRUPTIONS, corrupt_batch, shifted_validation
-from .images import IMAGE_SUFFIXES, ImageReadError, XRay, load_xray, read_xray
+from .images import IMAGE_SUFFIXES, ImageReadError, XRay, load_xray, read_xray, resize_grey, resize_images
 from .pneumonia import (
     CLASS_NAMES,
     DEFAULT_PATH,
     KNOWN_SHA256,
+    PREPROCESSING_METHODS,
     TRAIN_MEAN,
     TRAIN_STD,
     PneumoniaData,
@@ -45,6 +47,7 @@ __all__ = [
     "CORRUPTIONS",
     "DEFAULT_PATH",
     "KNOWN_SHA256",
+    "PREPROCESSING_METHODS",
     "TRAIN_MEAN",
     "TRAIN_STD",
     "DataLoader",
@@ -70,6 +73,8 @@ __all__ = [
     "random_affine",
     "random_brightness_contrast",
     "read_xray",
+    "resize_grey",
+    "resize_images",
     "sha256_of_file",
     "shifted_validation",
     "XRay",

@@ -286,6 +286,26 @@ def scale_to_uint8(values: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def resize_grey(grey: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (size, size) by Pillow's LANCZOS filter, as the shipped NPZ was made."""
+    """uint8 (size, size) by Pillow's LANCZOS filter, as the shipped NPZ was made.
+
+    The one resize of tinycnn: a user's X-ray goes through it (``load_xray``), and so do the
+    shipped 64x64 images when a run asks for another input size (``resize_images``).  When
+    it shrinks an image, Pillow widens the Lanczos-3 kernel by the shrink factor, so every
+    output pixel is a weighted mean over its whole footprint (antialiased, no aliasing of
+    fine texture); the weights sum to 1, so a constant image stays constant.  The same size
+    returns the pixels unchanged."""
     image = Image.fromarray(np.ascontiguousarray(grey, dtype=np.uint8), "L")
     return np.asarray(image.resize((size, size), Image.Resampling.LANCZOS))
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (N, size, size): each uint8 (H, W) image of ``images`` (N, H, W) through :func:`resize_grey`."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise ValueError(f"resize_images: images must be uint8 (N, H, W), got {images.dtype} {images.shape}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= MAX_SIZE:
+        raise ValueError(f"resize_images: size must be an int in 1..{MAX_SIZE} (pixels), got {size!r}")
+    resized = np.empty((len(images), size, size), dtype=np.uint8)
+    for number, image in enumerate(images):
+        resized[number] = resize_grey(image, size)
+    return resized

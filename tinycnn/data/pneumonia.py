@@ -19,12 +19,12 @@ import hashlib
 import warnings
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_xray
+from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_xray, resize_images
 
 DATA_DIR = Path(__file__).resolve().parent
 DEFAULT_PATH = DATA_DIR / "pneumonia_64.npz"
@@ -81,6 +81,14 @@ class PneumoniaData:
     def splits(self) -> list[str]:
         """Names of the splits present, e.g. ``["train", "test"]``."""
         return [s for s in REQUIRED_SPLITS + OPTIONAL_SPLITS if getattr(self, f"x_{s}") is not None]
+
+    def resized(self, size: int) -> PneumoniaData:
+        """These data with every split's images resized to ``size x size`` by
+        :func:`~tinycnn.data.images.resize_images` (Pillow's antialiased LANCZOS, the resize a
+        user's X-ray goes through); ``size`` 0 or the images' own size: these data unchanged."""
+        if size == 0 or size == self.x_train.shape[1]:
+            return self
+        return replace(self, **{f"x_{s}": resize_images(getattr(self, f"x_{s}"), size) for s in self.splits()})
 
     def __repr__(self) -> str:
         parts = []
@@ -301,10 +309,21 @@ def standardize_per_image(x_uint8: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     return ((x - mean) / (std + np.float32(eps))).astype(np.float32)
 
 
+#: The ways :func:`preprocess` turns uint8 images into network input.
+PREPROCESSING_METHODS = ("per_image", "dataset", "unit")
+
+
 def preprocess(x_uint8: np.ndarray, method: str = "per_image") -> np.ndarray:
-    """Network input from uint8 images: ``"per_image"`` (standardize_per_image) or ``"dataset"`` (normalize)."""
+    """Network input from uint8 images, float32 (N, H, W, 1), by ``method``:
+
+    * ``"per_image"``: :func:`standardize_per_image` (each X-ray by its own mean and std);
+    * ``"dataset"``: :func:`normalize` (the training set's ``TRAIN_MEAN`` and ``TRAIN_STD``);
+    * ``"unit"``: ``x / 255`` in [0, 1], nothing else (the published 28x28 baseline's recipe).
+    """
     if method == "per_image":
         return standardize_per_image(x_uint8)
     if method == "dataset":
         return normalize(x_uint8)
-    raise ValueError(f"unknown preprocessing {method!r}; expected 'per_image' or 'dataset'")
+    if method == "unit":
+        return normalize(x_uint8, mean=0.0, std=1.0)
+    raise ValueError(f"unknown preprocessing {method!r}; expected one of {PREPROCESSING_METHODS}")

@@ -21,6 +21,7 @@ PREPROCESSING_FORMULAS = {
                  "std (ddof 0) over the H*W pixels of each image (tinycnn.data.standardize_per_image)",
     "dataset": f"x = (pixels / 255 - {TRAIN_MEAN}) / {TRAIN_STD} (float32; the training set's mean "
                "and standard deviation, tinycnn.data.normalize)",
+    "unit": "x = pixels / 255 (float32, in [0, 1]; tinycnn.data.preprocess(pixels, 'unit'))",
 }
 PIXELS_TEXT = ("pixels: the X-ray as 8-bit grey levels (uint8, 0..255) resized to H x W with Pillow's "
                "LANCZOS filter, as tinycnn.data.load_xray(file, H).pixels gives it, shaped (N, H, W, 1)")
@@ -44,7 +45,7 @@ def to_onnx(model, path, input_shape=None, preprocessing=None, temperature=1.0, 
     """Write ``model`` (eval mode: moving BN statistics, no dropout) as an ONNX file at ``path``.
 
     input_shape: (H, W, C) of one image (default: the model's own ``input_shape``).
-    preprocessing: "per_image" or "dataset" (how pixels become the input; see
+    preprocessing: "per_image", "dataset" or "unit" (how pixels become the input; see
     tinycnn.data.preprocess), or None when the input is given as it is.  temperature and
     threshold: the calibration that turns a logit into a probability and a label (a run's
     come from its metrics.json).  metadata: more {str: str} entries for ``metadata_props``.
