@@ -47,14 +47,23 @@ def _activate(z, code):
 
 
 @njit(inline="always")
-def _activation_grad(g, z, code):
-    """g * act'(z) (as elementwise._act_backward computes it from the input z)."""
+def _activation_grad_row(dyf, xf, row, center, scale, offset, code, dzf, C):
+    """dz = dy * act'(z) along one row of C values, z = (x - center_c) * scale_c + offset_c
+    recomputed (as elementwise._act_backward computes it from its input z).  One loop per
+    activation, not a test of ``code`` per value: so that each loop is vectorised."""
     if code == 1:
-        return g if z > 0 else 0
-    if code == 2:
-        return g if (z > 0 and z < 6) else 0
-    s = _sigmoid(z)
-    return g * (s + z * s * (1 - s))
+        for c in range(C):
+            z = (xf[row + c] - center[c]) * scale[c] + offset[c]
+            dzf[row + c] = dyf[row + c] if z > 0 else 0
+    elif code == 2:
+        for c in range(C):
+            z = (xf[row + c] - center[c]) * scale[c] + offset[c]
+            dzf[row + c] = dyf[row + c] if (z > 0 and z < 6) else 0
+    else:
+        for c in range(C):
+            z = (xf[row + c] - center[c]) * scale[c] + offset[c]
+            s = _sigmoid(z)
+            dzf[row + c] = dyf[row + c] * (s + z * s * (1 - s))
 
 
 @njit(parallel=True, cache=True)
@@ -77,7 +86,7 @@ def _affine_activation(x, center, scale, offset, code, y):
 def _activation_grad_sums(dy, x, center, scale, offset, code, stat_center, dz, partial):
     """dz = dy * act'(z) with z = (x - center_c) * scale_c + offset_c recomputed, and per block b
     partial[b, 0, c] = sum dz, partial[b, 1, c] = sum dz * (x - stat_center_c)
-    (batchnorm._grad_sums over dz, in the same pass that writes dz)."""
+    (batchnorm._grad_sums over dz, row by row right after the row's dz is written)."""
     M, C = x.shape
     xf = x.reshape(-1)
     dyf = dy.reshape(-1)
@@ -91,10 +100,9 @@ def _activation_grad_sums(dy, x, center, scale, offset, code, stat_center, dz, p
         s2[:] = 0.0
         for m in range(b * M // nb, (b + 1) * M // nb):
             row = np.uint64(m * C)
-            for c in range(uC):
-                z = (xf[row + c] - center[c]) * scale[c] + offset[c]
-                dzf[row + c] = _activation_grad(dyf[row + c], z, code)
-                g = np.float64(dzf[row + c])          # dz rounded to its dtype, as stored
+            _activation_grad_row(dyf, xf, row, center, scale, offset, code, dzf, uC)
+            for c in range(uC):                       # the row's dz is still in cache
+                g = np.float64(dzf[row + c])
                 s1[c] += g
                 s2[c] += g * (np.float64(xf[row + c]) - stat_center[c])
 
