@@ -78,7 +78,7 @@ def main(argv=None):
     print(f"model {model_path} ({description['model']}, preprocessing '{method}'); "
           f"temperature {temperature:.3f}, threshold {threshold:.3f} from {source}")
 
-    data = load_pneumonia()
+    data = load_pneumonia().resized(description["input_shape"][0])    # at the model's input size (baseline: 28)
     x, y = preprocess(data.x_test, method), data.y_test.astype(np.int64)
     probabilities = class_probabilities(predict_logits(model, x)[:, None], temperature)
     predicted = predicted_classes(probabilities, threshold)
