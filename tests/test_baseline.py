@@ -340,6 +340,16 @@ def test_a_model_without_config_json_is_evaluated_at_its_input_size(tiny_baselin
     assert (found.image_size, found.model, found.preprocessing, found.seed) == (28, "baseline_cnn", "unit", 0)
 
 
+def test_a_config_json_of_another_image_size_is_not_the_models(tiny_baseline, tmp_path):
+    from tinycnn.runs.config import run_folder_config
+    config, _, _, _ = tiny_baseline
+    shutil.copy(f"{config.out_dir}/model.npz", tmp_path)
+    _, description = R.load_model(tmp_path / "model.npz")
+    (tmp_path / "config.json").write_text(json.dumps(asdict(replace(config, image_size=48))))
+    with pytest.raises(RunError, match="image_size 48 in config.json, input 28 px in the model"):
+        run_folder_config(str(tmp_path / "model.npz"), description)
+
+
 # ----------------------------------------------------------------------------- the command line
 
 

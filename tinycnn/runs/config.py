@@ -187,6 +187,9 @@ def check_config_is_the_models(config, description, config_path, model_path):
                 "model_kwargs": description.get("model_kwargs"), "preprocessing": description.get("preprocessing")}
     differ = [f"{key} {getattr(config, key)!r} in config.json, {value!r} in the model"
               for key, value in recorded.items() if value is not None and getattr(config, key) != value]
+    side = description["input_shape"][0]
+    if config.image_size and config.image_size != side:       # a GAP head would take the wrong size silently
+        differ.append(f"image_size {config.image_size} in config.json, input {side} px in the model")
     if differ:
         raise RunError(f"{config_path} is not the run {model_path} came from ({'; '.join(differ)}): "
                        f"its validation split would not be the model's")
