@@ -44,13 +44,15 @@ def batch_norm_activation_train_forward(x, gamma, beta, eps, activation):
 def batch_norm_activation_train_backward(dy, x, gamma, beta, mean, var, scale, eps, activation):
     """Gradient of y = act(BN(x)) in training mode: the activation's backward, then batch norm's.
 
-    backward: z = (x - mean_c) * scale_c + beta_c   (the forward's z again)
+    backward: z = gamma_c * x_hat + beta_c, x_hat = (x - mean_c) / sqrt(var_c + eps)
+              (the forward's z again, computed as batch_norm_train_forward computes it; the
+              fast kernel uses scale = gamma_c / sqrt(var_c + eps) instead, not needed here)
               dz = dy * act'(z)      (relu_backward, relu6_backward or silu_backward)
               dx, dgamma, dbeta = batch_norm_train_backward(dz, ...)
     shape:    (dx like x, dgamma (C,), dbeta (C,))
     """
     _, backward = _activation(activation)
-    z = (x - mean) * scale + beta
+    z = (gamma * ((x - mean) / np.sqrt(var + eps)) + beta).astype(x.dtype)
     return batch_norm_train_backward(backward(dy, z), x, gamma, mean, var, eps)
 
 
