@@ -138,6 +138,7 @@ ZOO = {
     "vgg_like (the lecture's plain CNN)": lambda: (models.vgg_like((33, 35, 3), num_classes=3, seed=7),
                                                    (33, 35, 3)),
     "vgg_like, GAP head": lambda: (models.vgg_like((35, 33, 1), num_classes=2, head="gap", seed=8), (35, 33, 1)),
+    "baseline_cnn 28x28": lambda: (models.baseline_cnn(seed=9), (28, 28, 1)),
 }
 
 
@@ -301,7 +302,7 @@ BAD_EXPORTS = {
     "temperature as text": (pneumonia, {"temperature": "1.5"}, TypeError, ["temperature must be a number"]),
     "threshold above 1": (pneumonia, {"threshold": 1.5}, ValueError, ["to_onnx: threshold must be in [0, 1], got 1.5"]),
     "unknown preprocessing": (pneumonia, {"preprocessing": "zscore"}, ValueError,
-                              ["preprocessing must be one of ['dataset', 'per_image'] or None, got 'zscore'"]),
+                              ["preprocessing must be one of ['dataset', 'per_image', 'unit'] or None, got 'zscore'"]),
     "metadata value not text": (pneumonia, {"metadata": {"epoch": 3}}, TypeError,
                                 ["metadata must map str to str, got 'epoch': 3"]),
     "output path is a folder": (pneumonia, {"path": "."}, IsADirectoryError,
