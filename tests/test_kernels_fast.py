@@ -18,7 +18,7 @@ import time
 import numba
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tinycnn.functional as F
@@ -140,6 +140,19 @@ def test_conv2d_many_chunks(monkeypatch):
           ref.conv2d_backward_input(dy, w, x.shape, stride, pads), np.float64)
     check(conv.conv2d_backward_weight(dy, x, w.shape, stride, pads),
           ref.conv2d_backward_weight(dy, x, w.shape, stride, pads), np.float64)
+
+
+@SETTINGS
+@given(M=st.integers(1, 3000), P=st.integers(1, 40), Q=st.integers(1, 40), dtype=dtypes, seed=st.integers(0, 99))
+@example(M=2051, P=9, Q=16, dtype=np.float32, seed=0)       # the Numba path (2051 >= 64 * 16)
+@example(M=30, P=9, Q=16, dtype=np.float64, seed=1)         # the BLAS path
+def test_weight_gradient_gemm_matches_numpy(M, P, Q, dtype, seed):
+    """helpers.matmul_tn (a.T @ b; summed in Numba blocks when the reduction M is long, by
+    BLAS otherwise): both paths, M not a multiple of the 4-row unrolling, fewer rows than blocks."""
+    from tinycnn.kernels import helpers
+    rng = np.random.default_rng(seed)
+    a, b = make(rng, (M, P), dtype), make(rng, (M, Q), dtype)
+    check(helpers.matmul_tn(a, b), to64(a).T @ to64(b), dtype)
 
 
 @SETTINGS
