@@ -13,9 +13,11 @@ the field, what was expected and what was found.  Files are written atomically.
 
     checks.py        one value at a time: check_int, check_number, ... and RunError
     architecture.py  what a model description may say (registry name, bounded shape and widths)
-    config.py        TrainConfig, its checks, config.json, the same-run check of a resume
+    config.py        TrainConfig, its checks, config.json (older files without the later fields
+                     too), the same-run check of a resume, the run folder a model file came from
     model_file.py    save_model, load_model, predict_logits
-    calibration.py   read_calibration (metrics.json)
+    calibration.py   fit_calibration (temperature and threshold on validation or shifted
+                     validation), read_calibration (metrics.json)
     checkpoint.py    checkpoint.npz: written each epoch, read back on resume
     lock.py          RunLock: one writer per run folder
     preflight.py     what a run checks before it trains: folder, resume, data, batch size
