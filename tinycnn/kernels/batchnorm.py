@@ -91,6 +91,26 @@ def _train_dx(dy, x, center, a, b, d, dx):
                 dxf[row + c] = a[c] * dyf[row + c] + b[c] * (xf[row + c] - center[c]) + d[c]
 
 
+def batch_statistics(x2):
+    """Per-channel mean and biased variance (float64) of the (M, C) rows, by shifted sums:
+    mean_c = shift_c + (1/M) sum (x - shift_c),  var_c = (1/M) sum (x - shift_c)^2 - (mean_c - shift_c)^2
+    with shift = the first row (so the sums stay small and the subtraction exact enough)."""
+    M, C = x2.shape
+    shift = x2[0].astype(np.float64)
+    partial = _partial(M, C, 2)
+    _shifted_sums(x2, shift, partial)
+    s1, s2 = partial.sum(axis=0)
+    mean_shifted = s1 / M
+    return shift + mean_shifted, np.maximum(s2 / M - mean_shifted ** 2, 0.0)
+
+
+def train_dx_coefficients(gamma, inv_std, dgamma, dbeta, M, dtype):
+    """(a, b, d) of dx = a_c * dy + b_c * (x - mean_c) + d_c, the training-mode backward:
+    a = gamma_c / sqrt(var_c + eps),  b = -a * dgamma_c / (M sqrt(var_c + eps)),  d = -a * dbeta_c / M."""
+    k = np.asarray(gamma, np.float64).reshape(-1) * inv_std
+    return k.astype(dtype), (-k * inv_std * dgamma / M).astype(dtype), (-k * dbeta / M).astype(dtype)
+
+
 def batch_norm_train_forward(x, gamma, beta, eps):
     """Batch norm in training mode: normalise with the statistics of this batch.
 
@@ -104,14 +124,8 @@ def batch_norm_train_forward(x, gamma, beta, eps):
     """
     dtype = np.result_type(x.dtype, np.float32)
     x2 = as_rows(x, dtype)
-    M, C = x2.shape
-    shift = x2[0].astype(np.float64)
-    partial = _partial(M, C, 2)
-    _shifted_sums(x2, shift, partial)
-    s1, s2 = partial.sum(axis=0)
-    mean_shifted = s1 / M
-    mean = shift + mean_shifted
-    var = np.maximum(s2 / M - mean_shifted ** 2, 0.0)
+    C = x2.shape[1]
+    mean, var = batch_statistics(x2)
     scale = np.asarray(gamma, np.float64) / np.sqrt(var + eps)
     y = np.empty_like(x2)
     _affine(x2, mean.astype(dtype), scale.astype(dtype),
@@ -138,12 +152,9 @@ def batch_norm_train_backward(dy, x, gamma, mean, var, eps):
     _grad_sums(dy2, x2, mean64, partial)
     dbeta, dy_xc = partial.sum(axis=0)
     dgamma = dy_xc * inv_std
-    k = np.asarray(gamma, np.float64).reshape(C) * inv_std
-    a = k
-    b = -k * inv_std * dgamma / M
-    d = -k * dbeta / M
+    a, b, d = train_dx_coefficients(gamma, inv_std, dgamma, dbeta, M, dtype)
     dx = np.empty_like(x2)
-    _train_dx(dy2, x2, mean64.astype(dtype), a.astype(dtype), b.astype(dtype), d.astype(dtype), dx)
+    _train_dx(dy2, x2, mean64.astype(dtype), a, b, d, dx)
     return dx.reshape(x.shape), dgamma.astype(dtype), dbeta.astype(dtype)
 
 

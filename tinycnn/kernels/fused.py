@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _threads  # noqa: F401
-from .batchnorm import _affine, _partial, _shifted_sums, _train_dx
+from .batchnorm import _affine, _partial, _train_dx, batch_statistics, train_dx_coefficients
 from .elementwise import _ACT, _sigmoid
 from .helpers import as_rows
 
@@ -107,17 +107,6 @@ def _activation_grad_sums(dy, x, center, scale, offset, code, stat_center, dz, p
                 s2[c] += g * (np.float64(xf[row + c]) - stat_center[c])
 
 
-def _batch_statistics(x2):
-    """Per-channel mean and biased variance (float64) of the (M, C) rows, by shifted sums."""
-    M, C = x2.shape
-    shift = x2[0].astype(np.float64)
-    partial = _partial(M, C, 2)
-    _shifted_sums(x2, shift, partial)
-    s1, s2 = partial.sum(axis=0)
-    mean_shifted = s1 / M
-    return shift + mean_shifted, np.maximum(s2 / M - mean_shifted ** 2, 0.0)
-
-
 def batch_norm_activation_train_forward(x, gamma, beta, eps, activation):
     """Training-mode batch norm and an activation in one op: y = act(BN(x)).
 
@@ -135,7 +124,7 @@ def batch_norm_activation_train_forward(x, gamma, beta, eps, activation):
     dtype = np.result_type(x.dtype, np.float32)
     x2 = as_rows(x, dtype)
     C = x2.shape[1]
-    mean, var = _batch_statistics(x2)
+    mean, var = batch_statistics(x2)
     scale = (np.asarray(gamma, np.float64) / np.sqrt(var + eps)).astype(dtype)
     y = np.empty_like(x2)
     _affine_activation(x2, mean.astype(dtype), scale, np.asarray(beta, dtype).reshape(C), code, y)
@@ -166,10 +155,8 @@ def batch_norm_activation_train_backward(dy, x, gamma, beta, mean, var, scale, e
                           np.asarray(beta, dtype).reshape(C), code, mean64, dx, partial)
     dbeta, dz_xc = partial.sum(axis=0)
     dgamma = dz_xc * inv_std
-    k = np.asarray(gamma, np.float64).reshape(C) * inv_std
-    b = -k * inv_std * dgamma / M
-    d = -k * dbeta / M
-    _train_dx(dx, x2, mean64.astype(dtype), k.astype(dtype), b.astype(dtype), d.astype(dtype), dx)
+    a, b, d = train_dx_coefficients(gamma, inv_std, dgamma, dbeta, M, dtype)
+    _train_dx(dx, x2, mean64.astype(dtype), a, b, d, dx)
     return dx.reshape(x.shape), dgamma.astype(dtype), dbeta.astype(dtype)
 
 
