@@ -21,7 +21,7 @@ from gradcheck import check_gradients
 from tinycnn import nn
 from tinycnn.kernels import fast
 from tinycnn.kernels import reference as ref
-from tinycnn.nn.containers import fusable_pairs
+from tinycnn.nn.containers import fusable_pairs, fuses_with, run_pair
 
 ACTIVATIONS = ["relu", "relu6", "silu"]
 #: the fast activation kernels the fused ones must reproduce: name -> (forward, backward)
@@ -329,3 +329,39 @@ def test_a_fused_batch_norm_layer_still_refuses_a_wrong_input_by_its_name():
         with pytest.raises(ValueError) as layer_error:
             bn(tc.Tensor(x))
         assert str(fused_error.value) == str(layer_error.value)
+
+
+class DoubledSwish(nn.Swish):
+    """A Swish subclass whose forward differs: the fusion must run it, not the fused silu."""
+
+    def forward(self, x):
+        return super().forward(x) * 2.0
+
+
+@pytest.mark.parametrize("replacement", [DoubledSwish, nn.Sigmoid])
+def test_an_mbconv_runs_an_activation_it_cannot_fuse_as_that_layer(replacement):
+    def block():
+        m = nn.MBConv(4, 4, 3, 1, 3, rng=0, name="block")
+        m.expand_activation, m.activation = replacement(), replacement()
+        return m
+
+    def by_hand(m, x):
+        h = m.expand_activation(m.expand_bn(m.expand_conv(x)))
+        h = m.se(m.activation(m.bn(m.dwconv(h))))
+        return m.project_bn(m.project_conv(h)) + x
+    rng = np.random.default_rng(4)
+    x, dy = rng.standard_normal((2, 5, 5, 4)).astype(np.float32), rng.standard_normal((2, 5, 5, 4)).astype(np.float32)
+    got = outputs_and_gradients(block(), lambda m, t: m(t), x, dy)
+    assert_identical(got, outputs_and_gradients(block(), by_hand, x, dy))
+    plain = outputs_and_gradients(nn.MBConv(4, 4, 3, 1, 3, rng=0, name="block"), lambda m, t: m(t), x, dy)
+    assert not np.array_equal(got[0], plain[0])          # the replacement did change the numbers
+
+
+@pytest.mark.parametrize("activation, fused", [(nn.Swish, True), (DoubledSwish, False), (nn.Sigmoid, False)])
+def test_run_pair_fuses_only_what_fuses_with_allows_and_gives_the_two_layers_numbers(activation, fused):
+    bn, act = nn.BatchNorm2D(3), activation()
+    assert fuses_with(bn, act) is fused
+    x = tc.Tensor(np.random.default_rng(5).standard_normal((2, 3, 3, 3)).astype(np.float32))
+    with tc.no_grad():
+        np.testing.assert_array_equal(run_pair(bn.eval(), act, x).data, act(bn(x)).data)
+        np.testing.assert_array_equal(nn.Sequential([bn, act])(x).data, act(bn(x)).data)

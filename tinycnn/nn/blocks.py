@@ -11,7 +11,7 @@ from .. import functional as F
 from ..kernels.arguments import as_count, as_real
 from ..tensor import Tensor
 from . import init as initializers
-from .containers import batch_norm_then_activation
+from .containers import run_pair
 from .layers import BatchNorm2D, Conv2D, DepthwiseConv2D
 from .module import Module
 from .naming import assign_names
@@ -158,8 +158,8 @@ class MBConv(Module):
         self._check_input(x, 4, self.in_channels)
         h = x
         if self.expand_conv is not None:
-            h = batch_norm_then_activation(self.expand_bn, self.expand_activation, self.expand_conv(h))
-        h = batch_norm_then_activation(self.bn, self.activation, self.dwconv(h))    # one fused op each
+            h = run_pair(self.expand_bn, self.expand_activation, self.expand_conv(h))
+        h = run_pair(self.bn, self.activation, self.dwconv(h))    # fused when fuses_with allows
         if self.se is not None:
             h = self.se(h)
         h = self.project_bn(self.project_conv(h))

@@ -67,13 +67,21 @@ def batch_norm_then_activation(batch_norm, activation, x):
                                    momentum=batch_norm.momentum, eps=batch_norm.epsilon)
 
 
+def run_pair(batch_norm, activation, x):
+    """activation(batch_norm(x)): one fused op when ``fuses_with(batch_norm, activation)``,
+    else the two layers one after the other (a subclass or another activation runs as itself)."""
+    if fuses_with(batch_norm, activation):
+        return batch_norm_then_activation(batch_norm, activation, x)
+    return activation(batch_norm(x))
+
+
 def run_layers(layers, x):
     """Apply ``layers`` one after the other, each pair of ``fusable_pairs`` as one fused op."""
     fused = set(fusable_pairs(layers))
     i = 0
     while i < len(layers):
         if i in fused:
-            x = batch_norm_then_activation(layers[i], layers[i + 1], x)
+            x = run_pair(layers[i], layers[i + 1], x)
             i += 2
         else:
             x = layers[i](x)
