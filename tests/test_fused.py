@@ -365,3 +365,13 @@ def test_run_pair_fuses_only_what_fuses_with_allows_and_gives_the_two_layers_num
     with tc.no_grad():
         np.testing.assert_array_equal(run_pair(bn.eval(), act, x).data, act(bn(x)).data)
         np.testing.assert_array_equal(nn.Sequential([bn, act])(x).data, act(bn(x)).data)
+
+
+def test_the_batch_norm_layer_and_the_fused_pair_check_their_input_with_one_method(monkeypatch):
+    seen = []
+    monkeypatch.setattr(nn.BatchNorm2D, "check_input", lambda self, x: seen.append((self.name, x.shape)))
+    bn = nn.BatchNorm2D(3, name="bn").eval()
+    x = tc.Tensor(np.ones((2, 2, 2, 3), np.float32))
+    bn(x)
+    nn.Sequential([bn, nn.ReLU()])(x)
+    assert seen == [("bn", (2, 2, 2, 3))] * 2

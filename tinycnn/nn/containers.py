@@ -59,9 +59,7 @@ def fusable_pairs(layers):
 def batch_norm_then_activation(batch_norm, activation, x):
     """activation(batch_norm(x)) computed as one op: the batch norm layer's checks, then
     ``F.batch_norm_activation`` with its weights, mode, momentum and epsilon."""
-    if x.ndim < 2:
-        raise ValueError(f"{batch_norm.describe()}: expected input with a channel axis, got shape {x.shape}")
-    batch_norm._expect_channels(x.shape[-1], batch_norm.channels)
+    batch_norm.check_input(x)
     return F.batch_norm_activation(x, batch_norm.gamma, batch_norm.beta, batch_norm.moving_mean,
                                    batch_norm.moving_variance, batch_norm.training, activation.activation,
                                    momentum=batch_norm.momentum, eps=batch_norm.epsilon)

@@ -279,10 +279,15 @@ class BatchNorm2D(Module):
         self.add_weight("moving_mean", (self.channels,), "zeros", trainable=False, dtype=dtype)
         self.add_weight("moving_variance", (self.channels,), "ones", trainable=False, dtype=dtype)
 
-    def forward(self, x):
+    def check_input(self, x):
+        """Refuse an input without a channel axis or with the wrong number of channels (also
+        called by the fused batch norm + activation, so both refuse alike)."""
         if x.ndim < 2:
             raise ValueError(f"{self.describe()}: expected input with a channel axis, got shape {x.shape}")
         self._expect_channels(x.shape[-1], self.channels)
+
+    def forward(self, x):
+        self.check_input(x)
         return F.batch_norm(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
                             self.training, momentum=self.momentum, eps=self.epsilon)
 
