@@ -383,3 +383,15 @@ def test_the_quick_baseline_keeps_the_recipe():
 def test_make_config_refuses_an_unknown_setting():
     with pytest.raises(RunError, match="make_config: unknown setting 'colour'"):
         R.make_config(colour="red")
+
+
+@pytest.mark.parametrize("select_on, values, expected", [
+    ("val_auc", [0.5, float("nan"), 0.7], 2),
+    ("val_loss", [0.5, float("nan"), 0.7], 0),
+    ("val_auc", [float("nan"), 0.6, 0.6], 1),
+    ("val_loss", [float("nan"), float("nan"), 0.9], 2),
+    ("val_auc", [float("nan")] * 3, 0),
+    ("val_loss", [float("nan")] * 3, 0),
+])
+def test_best_epoch_index_treats_a_nan_score_as_the_worst(select_on, values, expected):
+    assert best_epoch_index({select_on: values}, select_on) == expected

@@ -67,9 +67,13 @@ class TrainConfig:
 
 def best_epoch_index(history, select_on):
     """Where in a training ``history`` the epoch that ``select_on`` picks is: the first of the
-    highest "val_auc", or the first of the lowest "val_loss" (a later tie never replaces it)."""
-    values = history[select_on]
-    return int(np.argmax(values) if select_on == "val_auc" else np.argmin(values))
+    highest "val_auc", or the first of the lowest "val_loss" (a later tie never replaces it).
+    A NaN score counts as the worst value: it is picked only when every score is NaN, and then
+    the first epoch is."""
+    values = np.asarray(history[select_on], dtype=np.float64)
+    if select_on == "val_auc":
+        return int(np.argmax(np.where(np.isnan(values), -np.inf, values)))
+    return int(np.argmin(np.where(np.isnan(values), np.inf, values)))
 
 
 def check_config(config, source="TrainConfig"):
