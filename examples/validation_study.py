@@ -31,6 +31,7 @@ from tinycnn import metrics
 from tinycnn.files import atomic_write_json
 from tinycnn.runs import TrainConfig, predict_logits
 from tinycnn.train import fit, prepare_data
+from train_baseline import BASELINE_RECIPE      # examples/train_baseline.py, next to this file
 
 OUT = "runs/validation_study"
 
@@ -41,10 +42,7 @@ CANDIDATES = {
     "res48": {"image_size": 48},
     "res64_c50": {"corruption": 0.5},
     "res32_c50": {"image_size": 32, "corruption": 0.5},
-    "baseline28": {"model": "baseline_cnn", "image_size": 28, "preprocessing": "unit", "augment": False,
-                   "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "lr_schedule": "constant",
-                   "warmup_epochs": 0.0, "batch_size": 128, "epochs": 20, "select_on": "val_loss",
-                   "members": 1, "imbalance": "none"},
+    "baseline28": {**BASELINE_RECIPE},          # the published recipe, as examples/train_baseline.py runs it
 }
 
 
@@ -74,7 +72,7 @@ def score_on_validation(model, data, target=0.95):
 
 def run_candidate(name, seed, epochs=None):
     config = replace(TrainConfig(), **CANDIDATES[name], seed=seed, out_dir=os.path.join(OUT, f"{name}_seed{seed}"))
-    if epochs:
+    if epochs is not None:
         config = replace(config, epochs=epochs)
     start = time.perf_counter()
     data = prepare_data(config)
@@ -102,15 +100,21 @@ def main():
     if unknown:
         parser.error(f"unknown candidate(s) {unknown}; choose from {sorted(CANDIDATES)}")
     path = os.path.join(OUT, "results.json")
-    results = json.load(open(path)) if os.path.exists(path) else []
     for name in args.names or list(CANDIDATES):
         for seed in args.seeds:
             result = run_candidate(name, seed, args.epochs)
-            results = [r for r in results if (r["name"], r["seed"]) != (name, seed)] + [result]
+            results = [r for r in read_results(path) if (r["name"], r["seed"]) != (name, seed)] + [result]
             os.makedirs(OUT, exist_ok=True)
-            atomic_write_json(path, results)
+            atomic_write_json(path, results)      # read just before: two studies may share the file
             print(summary_line(result), flush=True)
-    print("\n".join(summary_line(r) for r in results))
+    print("\n".join(summary_line(r) for r in read_results(path)))
+
+
+def read_results(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ def test_conv2d_many_chunks(monkeypatch):
 @example(M=30, P=9, Q=16, dtype=np.float64, seed=1)         # the BLAS path
 def test_weight_gradient_gemm_matches_numpy(M, P, Q, dtype, seed):
     """helpers.matmul_tn (a.T @ b; summed in Numba blocks when the reduction M is long, by
-    BLAS otherwise): both paths, M not a multiple of the 4-row unrolling, fewer rows than blocks."""
+    BLAS otherwise): both paths, M not a multiple of the 4-row unrolling."""
     from tinycnn.kernels import helpers
     rng = np.random.default_rng(seed)
     a, b = make(rng, (M, P), dtype), make(rng, (M, Q), dtype)

@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 
+import numba
+import numpy as np
 import pytest
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
@@ -85,3 +87,29 @@ def test_a_layer_the_user_chose_is_kept():
     found = thread_setup("tinycnn-first", NUMBA_THREADING_LAYER="workqueue")
     assert found["layer"] == "workqueue"
     assert "set by the user" in found["setup"]["reason"]
+
+
+GRADIENTS = """
+import sys
+import numba
+import numpy as np
+from tinycnn import functional as F, models
+from tinycnn.tensor import Tensor
+numba.set_num_threads(int(sys.argv[1]))
+model = models.build("pneumonia_net", seed=0)
+x = np.random.default_rng(0).standard_normal((16, 64, 64, 1)).astype(np.float32)
+F.binary_cross_entropy_with_logits(model(Tensor(x)).reshape(-1), (np.arange(16) % 2).astype(np.float32)).backward()
+np.save(sys.argv[2], np.concatenate([p.grad.ravel() for p in model.parameters()]))
+"""
+
+
+def test_gradients_do_not_depend_on_the_number_of_threads(tmp_path):
+    """Partial sums are split by the data's size, not by the thread count (helpers.parallel_blocks,
+    reduction_blocks), so the same seed trains the same weights on a machine with other cores."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 Numba threads")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
+    for threads in (1, 2):
+        subprocess.run([sys.executable, "-c", GRADIENTS, str(threads), str(tmp_path / f"{threads}.npy")],
+                       env=env, check=True, timeout=300)
+    assert np.array_equal(np.load(tmp_path / "1.npy"), np.load(tmp_path / "2.npy"))

@@ -16,9 +16,11 @@ change.  So what we can do depends on what happened before tinycnn was imported:
    (unless the user set it) and load Numba's OpenMP pool now, so the runtime starts
    with it.  Idle OpenMP workers then sleep, OpenBLAS gets the cores.  If an OpenMP
    runtime is already in the process (``import torch`` brings PyTorch's own libgomp,
-   and Numba's pool then calls into it: measured 3-4x slower), or the user asked for
-   spinning threads, use the ``workqueue`` layer instead (its idle workers sleep too;
-   a launch costs a little more).  ``NUMBA_THREADING_LAYER`` set by the user is kept (their call).
+   and Numba's pool then calls into it, spinning; benchmarks/RESULTS.md, "Import
+   order"), use the ``workqueue`` layer instead (its idle workers sleep too; a launch
+   costs a little more), unless ``OMP_WAIT_POLICY=PASSIVE`` was set before anything
+   was loaded (then that runtime sleeps too, and ``omp`` is kept).  The same when the
+   user asked for spinning threads (another ``OMP_WAIT_POLICY``): ``workqueue``.  ``NUMBA_THREADING_LAYER`` set by the user is kept (their call).
 2. Numba's threads already started with spinning OpenMP workers (e.g. the user ran
    ``import numba; numba.set_num_threads(2)`` before ``import tinycnn``): the spinning
    workers keep every core but the calling thread's busy right after each parallel

@@ -19,12 +19,14 @@ _NAME_FORMS = (("scipy_", "64_"), ("scipy_", "_64_"), ("", "64_"), ("", ""))
 
 
 def openblas_paths():
-    """Paths of the OpenBLAS libraries mapped into this process (Linux), sorted."""
+    """Paths of the OpenBLAS libraries mapped into this process (Linux): NumPy's own first
+    (a path that names numpy, e.g. ``site-packages/numpy.libs/``), then any other (SciPy's, ...)."""
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
-            return sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
     except OSError:
         return []
+    return sorted(paths, key=lambda path: ("numpy" not in path, path))
 
 
 def openblas_function(name):

@@ -5,11 +5,11 @@
 * ``matmul_tn``        a.T @ b, the weight-gradient GEMM (Numba for a long reduction, else BLAS)
 * ``tap_range``        (Numba) which output positions a kernel window at a given input index covers
 * ``parallel_blocks``  how many per-thread partial sums to split a reduction into
+* ``reduction_blocks`` how many blocks matmul_tn's Numba sum splits M rows into (M alone decides)
 
 The reference kernels (``reference.py``) use none of them: they stay plain NumPy.
 """
 
-import numba
 import numpy as np
 from numba import njit, prange
 
@@ -43,15 +43,23 @@ def matmul_tn(a, b):
     here has too little of it, so it runs such products far below its peak; ``_sum_tn``
     splits M instead (one partial result per block of rows, added at the end).  Other
     shapes go to BLAS, as (b.T @ a).T when P < Q (the orientation it handles better).
-    (Measurements: benchmarks/RESULTS.md.)  Returns an array or a view of one.
+    The blocks depend on M only, not on the thread count, so the same inputs give the same
+    bits on any machine.  (Measurements: benchmarks/RESULTS.md, "Kernels".)  Returns an
+    array or a view of one.
     """
     M, P = a.shape
     Q = b.shape[1]
     if P * Q <= SMALL_RESULT and M >= LONG_REDUCTION * max(P, Q):
-        return _sum_tn(np.ascontiguousarray(a), np.ascontiguousarray(b), parallel_blocks(M // 256 + 1))
+        return _sum_tn(np.ascontiguousarray(a), np.ascontiguousarray(b), reduction_blocks(M))
     if P >= Q:
         return a.T @ b
     return (b.T @ a).T
+
+
+def reduction_blocks(M, rows_per_block=1024, most=16):
+    """How many blocks of rows ``_sum_tn`` sums separately: from the length M alone (so the
+    rounding does not change with the number of threads), at most ``most``."""
+    return int(min(most, max(1, M // rows_per_block)))
 
 
 @njit(parallel=True, cache=True)
@@ -93,6 +101,12 @@ def tap_range(out_size, index, pad, kernel, stride):
     return lo, hi
 
 
-def parallel_blocks(n_items, per_thread=4):
-    """How many blocks to split ``n_items`` independent rows into for per-thread partial sums."""
-    return max(1, min(n_items, numba.get_num_threads() * per_thread))
+#: partial sums per reduction (parallel_blocks): a constant, not the thread count, so that a
+#: run's rounding, and so its weights, are the same on any machine; 8 keeps up to 8 threads busy
+PARTIAL_SUMS = 8
+
+
+def parallel_blocks(n_items, blocks=PARTIAL_SUMS):
+    """How many blocks to split ``n_items`` independent rows into for partial sums (prange
+    spreads the blocks over the threads): ``blocks``, or fewer when there are fewer rows."""
+    return max(1, min(n_items, blocks))
