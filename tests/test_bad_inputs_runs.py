@@ -883,6 +883,10 @@ CLI_CASES = [   # (arguments with {run} and {tmp}, a change to the run folder, w
     pytest.param(["evaluate", "--model", "{run}/model.npz"],
                  lambda f: (f / "config.json").write_text("{\"seed\": 0"), ["config.json is not valid JSON"],
                  id="evaluate-config-not-json"),
+    pytest.param(["evaluate", "--model", "{run}/model.npz"], lambda f: described(input_shape=[28, 28, 1])(
+        dict(np.load(f / "model.npz")), f / "model.npz"),         # config.json: image_size 0, the data's 64 px
+                 ["model.npz takes images of shape (28, 28, 1)", "config.json gives images of shape (64, 64, 1)"],
+                 id="evaluate-data-not-the-models-size"),
     pytest.param(["summary", "{run}/model.npz"], lambda f: (f / "model.npz").write_bytes(os.urandom(100)),
                  ["cannot load model", "is not an .npz archive"], id="summary-random-bytes"),
     pytest.param(["summary", "resnet"], None, ["unknown model 'resnet'"], id="summary-unknown-name"),

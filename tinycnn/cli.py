@@ -101,13 +101,15 @@ def command_evaluate(args):
     """Evaluate the model on the test split, by default into a new RUN/evaluations/NNN
     (``runs.evaluation_folder``): the training run's metrics.json and figures stay as they are."""
     from .runs import evaluation_folder
-    from .runs.config import run_folder_config
+    from .runs.config import check_images_fit_the_model, run_folder_config
     from .train import evaluate_run, prepare_data
 
     model, description = load_model_or_fail(args.model)
     config = run_folder_config(args.model, description)
-    config.out_dir = evaluation_folder(config.out_dir, args.out, args.overwrite)   # refused before the data loads
-    evaluate_run(model, prepare_data(config), config)
+    data = prepare_data(config)
+    check_images_fit_the_model(data["x_val"].shape[1:], description, args.model, config)
+    config.out_dir = evaluation_folder(config.out_dir, args.out, args.overwrite)   # created once all is checked
+    evaluate_run(model, data, config)
     print(f"wrote metrics.json and figures to {config.out_dir}{os.sep}")
 
 

@@ -197,3 +197,15 @@ def check_config_is_the_models(config, description, config_path, model_path):
     if differ:
         raise RunError(f"{config_path} is not the run {model_path} came from ({'; '.join(differ)}): "
                        f"its validation split would not be the model's")
+
+
+def check_images_fit_the_model(image_shape, description, model_path, config):
+    """Refuse images (the data prepared from ``config``) whose shape is not the model's
+    input_shape, say a config.json with image_size 0 (the data's own 64 px) next to a 28 px
+    model: a network with a global-average-pooling head would take them without an error."""
+    expected, got = tuple(description["input_shape"]), tuple(int(s) for s in image_shape)
+    if got != expected:
+        source = os.path.join(config.out_dir, "config.json")
+        source = source if os.path.exists(source) else "its description"
+        raise RunError(f"{model_path} takes images of shape {expected}, but {source} gives images of shape "
+                       f"{got} (image_size {config.image_size}); evaluate with the model's image size")
