@@ -44,12 +44,21 @@ VALIDATION_SEVERITY = 0.5
 # ----------------------------------------------------------------------------- checks
 
 
+def check_fraction(name: str, argument: str, value) -> float:
+    """``value`` as a float; a TypeError naming the function and the argument when it is not a
+    number, a ValueError when it is outside [0, 1] (also NaN)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: {argument} must be a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= number <= 1.0:  # also refuses NaN
+        raise ValueError(f"{name}: {argument} must lie in [0, 1], got {value!r}")
+    return number
+
+
 def check_severity(name: str, severity) -> float:
-    """``severity`` as a float, or a ValueError naming the corruption when it is outside [0, 1]."""
-    value = float(severity)
-    if not 0.0 <= value <= 1.0:  # also refuses NaN
-        raise ValueError(f"{name}: severity must lie in [0, 1], got {severity!r}")
-    return value
+    """``severity`` as a float in [0, 1], or an error naming the corruption."""
+    return check_fraction(name, "severity", severity)
 
 
 def check_image(name: str, image) -> np.ndarray:
@@ -223,9 +232,7 @@ def corrupt_batch(images, rng, probability):
     the others come back bit-identical. ``rng``: a Generator (its stream goes on) or a seed.
     """
     images = check_batch("corrupt_batch", images)
-    probability = float(probability)
-    if not 0.0 <= probability <= 1.0:
-        raise ValueError(f"corrupt_batch: probability must lie in [0, 1], got {probability!r}")
+    probability = check_fraction("corrupt_batch", "probability", probability)
     rng = as_generator(rng)
     n = len(images)
     chosen = rng.random(n) < probability
