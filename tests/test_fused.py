@@ -116,6 +116,27 @@ def test_fast_fused_kernels_agree_with_their_reference_twins(shape, activation, 
           ref.batch_norm_activation_eval_backward(a64["dy"], a64["x"], *stats64, EPS, activation))
 
 
+@pytest.mark.nojit
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_fast_fused_kernels_equal_their_reference_twins_without_jit(activation):
+    """One fixed (2, 3, 3, 4) input, training and evaluation, forward and backward (also run
+    with NUMBA_DISABLE_JIT=1)."""
+    a = batch_norm_inputs(np.random.default_rng(11), (2, 3, 3, 4))
+    a64 = {k: v.astype(np.float64) for k, v in a.items()}
+    y, mean, var, scale = fast.batch_norm_activation_train_forward(a["x"], a["gamma"], a["beta"], EPS, activation)
+    want = ref.batch_norm_activation_train_forward(a64["x"], a64["gamma"], a64["beta"], EPS, activation)
+    close((y, mean, var, scale), want)
+    close(fast.batch_norm_activation_train_backward(a["dy"], a["x"], a["gamma"], a["beta"], mean, var, scale,
+                                                    EPS, activation),
+          ref.batch_norm_activation_train_backward(a64["dy"], a64["x"], a64["gamma"], a64["beta"], *want[1:],
+                                                   EPS, activation))
+    stats, stats64 = ([d[k] for k in ("gamma", "beta", "running_mean", "running_var")] for d in (a, a64))
+    close([fast.batch_norm_activation_eval_forward(a["x"], *stats, EPS, activation)],
+          [ref.batch_norm_activation_eval_forward(a64["x"], *stats64, EPS, activation)])
+    close(fast.batch_norm_activation_eval_backward(a["dy"], a["x"], *stats, EPS, activation),
+          ref.batch_norm_activation_eval_backward(a64["dy"], a64["x"], *stats64, EPS, activation))
+
+
 REFERENCE_ACTIVATION = {"relu": (ref.relu_forward, ref.relu_backward),
                         "relu6": (ref.relu6_forward, ref.relu6_backward),
                         "silu": (ref.silu_forward, ref.silu_backward)}

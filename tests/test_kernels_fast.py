@@ -381,6 +381,21 @@ def test_small_cases_without_jit(dtype):
     check(fast.log_softmax_forward(x), ref.log_softmax_forward(to64(x)), dtype)
 
 
+@pytest.mark.nojit
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weight_gradient_gemm_numba_path_without_jit(dtype, monkeypatch):
+    """helpers.matmul_tn on (1030, 3) x (1030, 5): M >= 64 * max(P, Q), so _sum_tn sums it
+    (one block: M < 2048; the last two rows after the 4-row unrolling); also run without the JIT."""
+    from tinycnn.kernels import helpers
+    calls = []
+    sum_tn = helpers._sum_tn
+    monkeypatch.setattr(helpers, "_sum_tn", lambda a, b, blocks: calls.append(blocks) or sum_tn(a, b, blocks))
+    rng = np.random.default_rng(3)
+    a, b = make(rng, (1030, 3), dtype), make(rng, (1030, 5), dtype)
+    check(helpers.matmul_tn(a, b), to64(a).T @ to64(b), dtype)
+    assert calls == [1]
+
+
 # ----------------------------------------------------------------------------- threading setup
 
 
