@@ -236,7 +236,7 @@ def resume_from_checkpoint(config, model, optimizer, steps_per_epoch, print_fn):
 
 
 def fit_one(config, data, resume=False, print_fn=print, progress=None):
-    """Train one network; returns (the network at its best validation AUC, history, run folder).
+    """Train one network; returns (the network at the epoch ``config.select_on`` picks, history, run folder).
 
     ``progress``: the ``Progress`` of the whole run (an ensemble's: its ETAs count every
     member's epochs); by default one for this network's epochs alone."""
