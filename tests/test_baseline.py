@@ -308,17 +308,21 @@ def old_config_record(config):
     return {k: v for k, v in asdict(config).items() if k not in LATER_FIELDS}
 
 
-def test_a_config_json_without_the_later_fields_reads_back_as_todays_behaviour(tmp_path):
+def test_a_config_json_without_the_later_fields_reads_back_as_what_it_trained_with(tmp_path):
+    """An old run had no corruption and calibrated on validation, although new runs default to
+    corruption 0.5 and the shifted validation images: it must read back as it was trained."""
     path = tmp_path / "config.json"
     path.write_text(json.dumps(old_config_record(R.TrainConfig(seed=3))))
-    assert R.read_config(path) == R.TrainConfig(seed=3)
-    assert LATER_FIELDS == ("image_size", "lr_schedule", "select_on", "corruption", "calibrate_on")
+    assert R.read_config(path) == R.TrainConfig(seed=3, corruption=0.0, calibrate_on="val")
+    assert LATER_FIELDS == {"image_size": 0, "lr_schedule": "cosine", "select_on": "val_auc", "corruption": 0.0,
+                            "calibrate_on": "val"}
+    assert (R.TrainConfig().corruption, R.TrainConfig().calibrate_on) == (0.5, "shifted_val")
 
 
 def test_an_old_run_can_be_resumed_and_evaluated(tmp_path):
     from tinycnn.runs.config import run_folder_config
     config = R.TrainConfig(subset=192, epochs=1, batch_size=32, n_bootstrap=20, out_dir=str(tmp_path),
-                           model_kwargs={"width": 0.5}, members=1)
+                           model_kwargs={"width": 0.5}, members=1, **LATER_FIELDS)   # as a run of then
     T.fit(config, print_fn=lambda line: None)
     (tmp_path / "config.json").write_text(json.dumps(old_config_record(config)))
     lines = []

@@ -6,8 +6,8 @@ training starts and a config.json read from a run folder, so a value that could 
 been trained with is never read back either.
 
 A config.json written before a field existed lacks it; the fields of ``LATER_FIELDS`` then
-take their defaults, which are what tinycnn did before they existed, so old runs can still
-be evaluated and resumed.  Any other missing field, and any unknown one, is refused.
+take the values tinycnn used before they existed, so old runs can still be evaluated and
+resumed.  Any other missing field, and any unknown one, is refused.
 """
 
 import os
@@ -26,10 +26,13 @@ LR_SCHEDULES = ("cosine", "constant")
 SELECTION_METRICS = ("val_auc", "val_loss")      # higher AUC is better, lower loss is better
 CALIBRATION_SETS = ("val", "shifted_val")
 
-#: Fields added after config.json files were first written (issue 13); a file without them
-#: means their defaults: the data's own image size, the cosine schedule, the epoch of the best
-#: validation AUC, no corruption, calibration on the validation images.
-LATER_FIELDS = ("image_size", "lr_schedule", "select_on", "corruption", "calibrate_on")
+#: Fields added after config.json files were first written (issue 13), with the value a run
+#: written before then had: the data's own image size, the cosine schedule, the epoch of the
+#: best validation AUC, no corruption, calibration on the validation images.  (The defaults of
+#: two of them changed since: a new run corrupts half of its training images and calibrates on
+#: the shifted validation images; an old file still reads back as what it trained with.)
+LATER_FIELDS = {"image_size": 0, "lr_schedule": "cosine", "select_on": "val_auc", "corruption": 0.0,
+                "calibrate_on": "val"}
 
 
 @dataclass
@@ -53,9 +56,9 @@ class TrainConfig:
     augment: bool = True
     brightness: float = 0.1            # augmentation: +- this many image standard deviations
     contrast: float = 0.1              # augmentation: contrast scaled by 1 +- this
-    corruption: float = 0.0            # probability that a training image is corrupted (data.corrupt_batch)
+    corruption: float = 0.5            # probability that a training image is corrupted (data.corrupt_batch)
     select_on: str = "val_auc"         # the best epoch: highest "val_auc" or lowest "val_loss"
-    calibrate_on: str = "val"          # temperature and threshold fitted on "val" or "shifted_val" images
+    calibrate_on: str = "shifted_val"  # temperature and threshold fitted on "val" or "shifted_val" images
     val_fraction: float = 0.15
     target_sensitivity: float = 0.95
     seed: int = 0
@@ -132,7 +135,7 @@ def make_config(quick=False, epochs=None, seed=0, out=None, imbalance=None, memb
 
 def read_config(path):
     """The TrainConfig in a run's config.json, every field checked; present, except that one
-    of ``LATER_FIELDS`` may be missing (a file written before it existed: its default)."""
+    of ``LATER_FIELDS`` may be missing (a file written before it existed: the value it had then)."""
     record = read_json(path, "run configuration")
     check_dict(record, "the file", path)
     known = [f.name for f in fields(TrainConfig)]
@@ -142,7 +145,8 @@ def read_config(path):
     missing = [name for name in known if name not in record and name not in LATER_FIELDS]
     if missing:
         raise RunError(f"{path}: field {missing[0]!r} is missing")
-    return check_config(TrainConfig(**record), source=path)
+    earlier = {name: value for name, value in LATER_FIELDS.items() if name not in record}
+    return check_config(TrainConfig(**record, **earlier), source=path)
 
 
 def config_differences(saved, config, ignore=("out_dir",)):
