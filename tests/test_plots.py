@@ -214,6 +214,29 @@ def test_reliability_diagram_before_and_after_temperature_scaling(tmp_path, draw
     assert len(ax_count.patches) == 2 * 15                 # both sets of counts, side by side
 
 
+def test_reliability_by_split_shows_each_split_before_and_after_the_temperature(tmp_path, drawn, predictions):
+    y, probs = predictions
+    logit = np.log(probs / (1 - probs))
+    splits = {"val": (y, M.sigmoid(2 * logit), probs),
+              "shifted_val": (y[:150], M.sigmoid(3 * logit[:150]), M.sigmoid(1.5 * logit[:150])),
+              "test": (y[50:], M.sigmoid(2 * logit[50:]), probs[50:])}
+    assert_png(P.plot_reliability_by_split(splits, tmp_path / "rel.png", temperature=2.0, fitted_on="shifted_val"),
+               min_size=(1500, 700))
+    fig = drawn[0]
+    assert fig._suptitle.get_text() == ("Reliability before and after temperature scaling: T = 2.000, "
+                                        "fitted on the shifted validation split")
+    panels, counts = fig.axes[:3], fig.axes[3:]              # subplots(2, 3): row by row
+    assert [ax.get_title() for ax in panels] == ["Reliability on the validation split (n = 200)",
+                                                 "Reliability on the shifted validation split (n = 150)",
+                                                 "Reliability on the test split (n = 150)"]
+    for ax, (labels, before, after) in zip(panels, splits.values()):
+        assert legend_texts(ax) == ["perfectly calibrated",
+                                    f"before temperature scaling: ECE {M.ece(labels, before):.3f}",
+                                    f"after (T = 2.000): ECE {M.ece(labels, after):.3f}"]
+    assert [len(ax.patches) for ax in counts] == [2 * 15] * 3     # both sets of counts, side by side
+    assert [int(sum(p.get_height() for p in ax.patches)) for ax in counts] == [400, 300, 300]
+
+
 def test_image_grid_has_a_title_the_threshold_and_a_colour_key(tmp_path, drawn):
     images = np.zeros((3, 8, 8), np.uint8)
     P.plot_image_grid(images, [0.2, 0.7, 0.9], [0, 1, 1], tmp_path / "grid.png", threshold=0.8,

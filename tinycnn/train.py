@@ -303,21 +303,25 @@ def evaluate_run(model, data, config, histories=None, print_fn=print):
     check_both_classes("validation split", data["y_val"])
     check_both_classes("test split", data["y_test"])
     with RunLock(out, print_fn):
-        report, test_probs, test_probs_uncalibrated = test_report(model, data, config)
-        write_figures(out, data, histories, report, test_probs, test_probs_uncalibrated)
+        report, probabilities = test_report(model, data, config)
+        write_figures(out, data, histories, report, probabilities)
         atomic_write_json(os.path.join(out, "metrics.json"), report)
     print_fn(summarise(report))
     return report
 
 
 def test_report(model, data, config):
-    """(metrics report, test probabilities after and before temperature scaling)."""
-    val_logits, test_logits = predict_logits(model, data["x_val"]), predict_logits(model, data["x_test"])
-    y_val, y_test = data["y_val"].astype(int), data["y_test"].astype(int)
-
+    """(metrics report, {split: (labels, probabilities before, after temperature)}) for "val",
+    "shifted_val" (when ``data`` has it) and "test"."""
+    logits = {"val": predict_logits(model, data["x_val"])}
+    if "x_val_shifted" in data:                      # as fit_calibration predicts them, for the figure
+        logits["shifted_val"] = predict_logits(model, data["x_val_shifted"])
+    logits["test"] = predict_logits(model, data["x_test"])
+    y_val, y_test, val_logits = data["y_val"].astype(int), data["y_test"].astype(int), logits["val"]
     temperature, threshold, validation = fit_calibration(model, data, val_logits, config)
-    test_probs_raw = metrics.sigmoid(test_logits)
-    test_probs = metrics.sigmoid(test_logits / temperature)
+    probabilities = {name: (y_test if name == "test" else y_val, metrics.sigmoid(z), metrics.sigmoid(z / temperature))
+                     for name, z in logits.items()}
+    _, test_probs_raw, test_probs = probabilities["test"]
 
     def ci(fn, scores):
         point, low, high = metrics.bootstrap_ci(fn, y_test, scores, n_boot=config.n_bootstrap, seed=config.seed)
@@ -345,12 +349,12 @@ def test_report(model, data, config):
     if len(model.members) > 1:                 # an ensemble: each member's own AUC too
         report["member_val_auc"] = [metrics.roc_auc(y_val, predict_logits(m, data["x_val"])) for m in model.members]
         report["member_test_auc"] = [metrics.roc_auc(y_test, predict_logits(m, data["x_test"])) for m in model.members]
-    return report, test_probs, test_probs_raw
+    return report, probabilities
 
 
-def write_figures(out, data, histories, report, test_probs, test_probs_uncalibrated):
-    """The run's figures of the test split, at the validation-chosen threshold (``report``'s)."""
-    y_test, chosen = data["y_test"].astype(int), report["threshold_val_sens"]
+def write_figures(out, data, histories, report, probabilities):
+    """The test split's figures at the validation-chosen threshold; reliability of every split."""
+    y_test, chosen, test_probs = data["y_test"].astype(int), report["threshold_val_sens"], probabilities["test"][2]
     threshold, target = chosen["threshold"], chosen["target_sensitivity"]
     points = {plots.describe_threshold(r["threshold"], s): (1 - r["specificity"], r["sensitivity"], r["threshold"])
               for r, s in ((chosen, target), (report["threshold_0.5"], None))}
@@ -360,10 +364,8 @@ def write_figures(out, data, histories, report, test_probs, test_probs_uncalibra
     plots.plot_confusion_matrix(metrics.confusion_matrix(y_test, (test_probs >= threshold).astype(int)),
                                 os.path.join(out, "confusion_matrix.png"), threshold=threshold,
                                 target_sensitivity=target, split="test")
-    plots.plot_reliability_diagram(metrics.reliability_bins(y_test, test_probs), os.path.join(out, "reliability.png"),
-                                   ece=report["ece_test_after_temperature"], split="test",
-                                   bins_before=metrics.reliability_bins(y_test, test_probs_uncalibrated),
-                                   ece_before=report["ece_test_before_temperature"], temperature=report["temperature"])
+    plots.plot_reliability_by_split(probabilities, os.path.join(out, "reliability.png"), report["temperature"],
+                                    report["calibrate_on"])
     if histories:
         plots.plot_training_curves(histories, os.path.join(out, "training_curves.png"))
     pick = np.random.default_rng(0).choice(len(y_test), 32, replace=False)

@@ -16,6 +16,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from .. import metrics
 from ..data.pneumonia import CLASS_NAMES
 from .figure import COLOUR_KEY, RIGHT_COLOR, WRONG_COLOR, describe_data, describe_threshold, new_figure, save_png
 
@@ -207,33 +208,68 @@ def plot_reliability_diagram(bins: dict, path, ece: float | None = None, bins_be
     temperature scaling when ``temperature`` is given; ``bins_before`` (and ``ece_before``):
     the same examples before it, drawn too.
     """
-    curves = [] if bins_before is None else [(bins_before, ece_before, "before temperature scaling",
-                                              "tab:orange", "s")]
+    curves = [] if bins_before is None else [(bins_before, ece_before, "before temperature scaling")]
     after = "after temperature scaling" + (f" (T = {temperature:.3f})" if temperature is not None else "")
-    curves.append((bins, ece, after if (temperature is not None or bins_before is not None) else "bin mean",
-                   "tab:blue", "o"))
+    curves.append((bins, ece, after if (temperature is not None or bins_before is not None) else "bin mean"))
     fig = new_figure(5.6, 6.4)
     ax, ax_count = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    _draw_reliability(ax, ax_count, curves)
+    title = describe_data("Reliability diagram", split, int(np.asarray(bins["count"]).sum()) if split else None)
+    if bins_before is not None:
+        title += "\nbefore and after temperature scaling" + (f" (T = {temperature:.3f})" if temperature else "")
+    ax.set_title(title, fontsize=10)
+    return save_png(fig, path)
+
+
+#: how the figures name the splits a run's reliability is drawn for
+SPLIT_NAMES = {"val": "validation", "shifted_val": "shifted validation", "test": "test"}
+
+
+def plot_reliability_by_split(splits: dict, path, temperature: float, fitted_on: str, n_bins: int = 15) -> Path:
+    """Reliability diagrams of several splits side by side, each before and after temperature scaling.
+
+    ``splits``: {split: (labels, probabilities before, probabilities after temperature
+    scaling)}, drawn in that order; "val", "shifted_val" and "test" are named "validation",
+    "shifted validation" and "test" (``SPLIT_NAMES``), any other name as it is.  Each panel's
+    legend gives the ECE (``metrics.ece`` with ``n_bins`` bins) of both curves.
+    ``temperature``: the one temperature of every "after" curve; ``fitted_on``: the split it
+    was fitted on, named in the title.
+    """
+    fig = new_figure(4.8 * len(splits), 6.4)
+    grid = fig.subplots(2, len(splits), sharex=True, squeeze=False, gridspec_kw={"height_ratios": [3, 1]})
+    for (split, (labels, before, after)), ax, ax_count in zip(splits.items(), grid[0], grid[1]):
+        curves = [(metrics.reliability_bins(labels, p, n_bins), metrics.ece(labels, p, n_bins), label)
+                  for p, label in ((before, "before temperature scaling"), (after, f"after (T = {temperature:.3f})"))]
+        _draw_reliability(ax, ax_count, curves)
+        ax.set_title(describe_data("Reliability", SPLIT_NAMES.get(split, split), len(labels)), fontsize=10)
+    fig.suptitle(f"Reliability before and after temperature scaling: T = {temperature:.3f}, "
+                 f"fitted on the {SPLIT_NAMES.get(fitted_on, fitted_on)} split", fontsize=11)
+    return save_png(fig, path)
+
+
+#: colour and marker of the curves of a reliability panel: before, then after temperature scaling
+RELIABILITY_STYLE = (("tab:orange", "s"), ("tab:blue", "o"))
+
+
+def _draw_reliability(ax, ax_count, curves):
+    """One reliability panel: the diagonal and each (bins, ece, label) of ``curves`` on ``ax``
+    (ECE in the legend), their counts side by side on ``ax_count``; the last is drawn in blue."""
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfectly calibrated")
-    edges = np.asarray(bins["edges"])
+    edges = np.asarray(curves[0][0]["edges"])
     width = (edges[1] - edges[0]) * 0.9 / len(curves)
-    for k, (b, e, label, color, marker) in enumerate(curves):
+    styles = RELIABILITY_STYLE[-len(curves):]
+    for k, ((b, e, label), (color, marker)) in enumerate(zip(curves, styles)):
         count = np.asarray(b["count"])
         used = count > 0
         ax.plot(np.asarray(b["mean_prob"])[used], np.asarray(b["frac_positive"])[used], marker=marker,
                 color=color, label=label + (f": ECE {e:.3f}" if e is not None else ""))
         left = edges[:-1] + (edges[1] - edges[0]) * 0.05 + k * width
         ax_count.bar(left, count, width=width, align="edge", color=color, alpha=0.8)
-    title = describe_data("Reliability diagram", split, int(np.asarray(bins["count"]).sum()) if split else None)
-    if bins_before is not None:
-        title += "\nbefore and after temperature scaling" + (f" (T = {temperature:.3f})" if temperature else "")
     ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="observed share of PNEUMONIA")
-    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="best", fontsize=8)          # where it hides the fewest points
     ax_count.set(xlabel="predicted probability of PNEUMONIA", ylabel="count")
     ax_count.grid(alpha=0.3)
-    return save_png(fig, path)
 
 
 # ======================================================================== test examples
