@@ -41,7 +41,8 @@ ALLOCATOR_LABELS = {"default": "glibc default", "notrim": "glibc, trimming off"}
 
 
 def worker_env(allocator):
-    """The environment of one worker: 2 threads everywhere, the allocator's variables."""
+    """The environment of one worker: 2 threads everywhere (but NumPy's OpenBLAS, which tinycnn
+    sets up itself), the allocator's variables."""
     if allocator not in ALLOCATORS:
         raise SystemExit(f"--allocators: unknown allocator {allocator!r}; choose from {sorted(ALLOCATORS)}")
     env = dict(os.environ)
@@ -49,6 +50,9 @@ def worker_env(allocator):
         env.pop(name, None)
     env.update(ALLOCATORS[allocator])
     env.update({name: str(THREADS) for name in THREAD_VARS})
+    # NumPy's OpenBLAS: as a user's run, tinycnn picks its thread count itself (one thread,
+    # kernels/_threads.py); PyTorch's GEMMs do not go through it.
+    env.pop("OPENBLAS_NUM_THREADS")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
     return env
 

@@ -49,38 +49,30 @@ def thread_setup(order, **env_changes):
 pytestmark = pytest.mark.skipif(JIT_DISABLED, reason="no parallel kernels run without the JIT")
 
 
-def test_tinycnn_first_starts_openmp_with_sleeping_workers():
-    found = thread_setup("tinycnn-first")
+@pytest.mark.parametrize("order", ["tinycnn-first", "numba-first", "torch-first"])
+def test_every_import_order_gets_openmp_and_a_one_thread_blas(order):
+    """Issue 12: the same fast setup whatever was imported first (Numba's threads started by the
+    user, or PyTorch's own OpenMP runtime already loaded): Numba's OpenMP layer, and GEMMs on
+    the calling thread, so no OpenBLAS thread can fight a spinning OpenMP worker."""
+    if order == "torch-first" and not HAVE_TORCH:
+        pytest.skip("needs torch (the bench extra)")
+    found = thread_setup(order)
     assert found["setup"]["layer"] == found["layer"]
     assert found["layer"] in ("omp", "workqueue")       # omp wherever Numba ships its OpenMP pool
-    if found["layer"] == "omp":
-        assert found["policy"] == "PASSIVE" and found["setup"]["openmp_spins"] is False
-    assert found["setup"]["blas_threads"] is None     # OpenBLAS left as it was
-
-
-def test_numba_started_first_with_spinning_openmp_gets_a_one_thread_blas():
-    """The bad order of issue 12: Numba's OpenMP workers already spin; GEMMs must not fight them."""
-    found = thread_setup("numba-first")
-    if found["layer"] != "omp":
-        pytest.skip(f"this Numba started {found['layer']!r}, not OpenMP, by default")
-    assert found["setup"]["openmp_spins"] is True
+    if found["setup"]["reason"] != "Numba has no OpenMP pool here":
+        assert found["layer"] == "omp"
     assert found["setup"]["blas_threads"] == 1
     if found["blas_threads"] is not None:             # NumPy's BLAS is OpenBLAS: really set
         assert found["blas_threads"] == 1
+    assert found["policy"] is None                    # the OpenMP runtime's own wait policy
 
 
-def test_numba_started_first_with_passive_policy_is_left_alone():
-    found = thread_setup("numba-first", OMP_WAIT_POLICY="PASSIVE")
-    assert found["setup"]["openmp_spins"] is False
+def test_a_users_openblas_thread_count_is_kept_with_sleeping_openmp_workers():
+    found = thread_setup("tinycnn-first", OPENBLAS_NUM_THREADS="2")
     assert found["setup"]["blas_threads"] is None
-
-
-@pytest.mark.skipif(not HAVE_TORCH, reason="needs torch (the bench extra)")
-def test_torch_first_avoids_sharing_torchs_spinning_openmp_runtime():
-    """torch brings its own libgomp; Numba's OpenMP pool would call into it (spinning)."""
-    found = thread_setup("torch-first")
-    assert found["setup"]["layer"] == found["layer"] == "workqueue"
-    assert found["setup"]["blas_threads"] is None
+    if found["blas_threads"] is not None:
+        assert found["blas_threads"] == 2
+    assert found["policy"] == "PASSIVE"               # threaded GEMMs: no spinning workers to fight
 
 
 def test_a_layer_the_user_chose_is_kept():

@@ -1,58 +1,52 @@
 """Threading setup for the fast kernels; imported by every kernel module before any njit.
 
-Two thread pools share the cores: Numba's (``prange`` loops) and OpenBLAS's (the GEMMs
-behind ``numpy @``).  They take turns: im2col in Numba, a GEMM in OpenBLAS, col2im in
-Numba again.  The trap: with Numba's OpenMP layer in its default (active) wait policy the
-OpenMP workers keep spinning after every parallel region (libgomp spins about 300,000
-times before it sleeps, longer than the GEMM that follows), so the OpenBLAS threads that
-run next fight them for the same cores, and a GEMM right after a parallel loop becomes
-many times slower (measurements: benchmarks/RESULTS.md).
+Two thread pools could share the cores: Numba's (``prange`` loops) and OpenBLAS's (the GEMMs
+behind ``numpy @``).  A step takes turns between them: im2col in Numba, a GEMM, col2im in
+Numba again.  Two traps (measurements: benchmarks/RESULTS.md, "Import order" and "Notes"):
 
-libgomp reads its wait policy (``OMP_WAIT_POLICY``) once, when it is loaded, and Numba's
-threading layer is fixed the first time a parallel region runs; after that neither can
-change.  So what we can do depends on what happened before tinycnn was imported:
+1. Numba's OpenMP workers keep spinning after every parallel loop (libgomp's default: about
+   300,000 iterations before they sleep, longer than the GEMM that follows).  A second
+   OpenBLAS thread then fights a spinning worker for its core, and the GEMM becomes many
+   times slower.  Which runtime spins depends on what was imported first: Numba's threads
+   started by the user, or PyTorch's own libgomp (Numba's pool then calls into it, as the
+   first runtime loaded with global symbols), cannot be changed afterwards.
+2. For the thin GEMMs of these networks (a few MFLOP each, one per layer and pass), handing
+   half of the work to a second OpenBLAS thread and back costs more than it gains.
 
-1. Numba's threads not started yet (the usual case): set ``OMP_WAIT_POLICY=PASSIVE``
-   (unless the user set it) and load Numba's OpenMP pool now, so the runtime starts
-   with it.  Idle OpenMP workers then sleep, OpenBLAS gets the cores.  If an OpenMP
-   runtime is already in the process (``import torch`` brings PyTorch's own libgomp,
-   and Numba's pool then calls into it, spinning; benchmarks/RESULTS.md, "Import
-   order"), use the ``workqueue`` layer instead (its idle workers sleep too; a launch
-   costs a little more), unless ``OMP_WAIT_POLICY=PASSIVE`` was set before anything
-   was loaded (then that runtime sleeps too, and ``omp`` is kept).  The same when the
-   user asked for spinning threads (another ``OMP_WAIT_POLICY``): ``workqueue``.  ``NUMBA_THREADING_LAYER`` set by the user is kept (their call).
-2. Numba's threads already started with spinning OpenMP workers (e.g. the user ran
-   ``import numba; numba.set_num_threads(2)`` before ``import tinycnn``): the spinning
-   workers keep every core but the calling thread's busy right after each parallel
-   loop, so a second GEMM thread only fights them.  We give NumPy's OpenBLAS one thread
-   (``blas.set_blas_threads(1)``): the GEMM runs undisturbed on the calling thread.
+So, whatever was imported first:
+
+* NumPy's OpenBLAS gets **one thread** (``blas.set_blas_threads(1)``): the GEMM runs on the
+  calling thread, Numba's loops do the parallel work, and trap 1 has nothing to fight.
+  This is process-wide: NumPy's own ``@`` elsewhere in the program runs on one thread too.
+  Set ``OPENBLAS_NUM_THREADS`` to choose otherwise; then, if no OpenMP runtime is loaded
+  yet, we also set ``OMP_WAIT_POLICY=PASSIVE`` (unless set), so that trap 1 cannot happen.
+* Numba uses its **OpenMP layer** (``omp``) with the runtime's wait policy as it is: a worker
+  still spinning from the last loop starts the next one at once.  ``workqueue`` only where
+  Numba has no OpenMP pool; ``NUMBA_THREADING_LAYER`` set by the user is kept (their call).
 
 ``SETUP`` records what was found and done (tests check it for every import order);
 ``CHOSEN_LAYER`` is the layer Numba uses (or will use at its first parallel call).
 """
 
 import os
-import sys
 from collections import namedtuple
 
 import numba
 
 from . import blas
 
-_OMP_POOL = "numba.np.ufunc.omppool"
-
-#: layer: Numba's threading layer; openmp_spins: OpenMP workers spin after a parallel loop;
-#: blas_threads: what we set OpenBLAS's thread count to (None: left alone); reason: why.
-ThreadSetup = namedtuple("ThreadSetup", "layer openmp_spins blas_threads reason")
+#: layer: Numba's threading layer; blas_threads: what we set OpenBLAS's thread count to (None:
+#: left alone); reason: why that layer.
+ThreadSetup = namedtuple("ThreadSetup", "layer blas_threads reason")
 
 
-def _libgomp_paths():
-    """The OpenMP runtimes (libgomp) mapped into this process (Linux; empty elsewhere)."""
+def _libgomp_loaded():
+    """True if an OpenMP runtime (libgomp) is mapped into this process (Linux; False elsewhere)."""
     try:
         with open("/proc/self/maps") as maps:
-            return {line.split()[-1] for line in maps if "libgomp" in line}
+            return any("libgomp" in line for line in maps)
     except OSError:
-        return set()
+        return False
 
 
 def _started_layer():
@@ -63,51 +57,32 @@ def _started_layer():
         return None
 
 
-def _load_openmp_pool(user_policy):
-    """Load Numba's OpenMP pool with a passive wait policy; True if its workers would spin.
-
-    If any OpenMP runtime is in the process already (PyTorch's own libgomp, say), Numba's
-    pool may bind to it: the dynamic linker resolves ``GOMP_parallel`` to the first runtime
-    loaded with global symbols, which started with the policy of then (the user's)."""
-    passive_from_start = (user_policy or "").upper() == "PASSIVE"
-    if _OMP_POOL in sys.modules or _libgomp_paths():
-        return not passive_from_start
-    policy = os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from numba.np.ufunc import omppool  # noqa: F401  (loads libgomp, which reads the policy now)
-    return policy.upper() != "PASSIVE"
-
-
-def _setup_before_start(user_policy):
-    """Case 1 of the module docstring: choose the layer Numba will start."""
+def _choose_layer():
+    """(layer, reason), loading Numba's OpenMP pool now when it is the one."""
     if "NUMBA_THREADING_LAYER" in os.environ:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        return ThreadSetup(numba.config.THREADING_LAYER, None, None, "NUMBA_THREADING_LAYER set by the user")
+        return numba.config.THREADING_LAYER, "NUMBA_THREADING_LAYER set by the user"
+    started = _started_layer()
+    if started is not None:
+        return started, "Numba's threads were started before tinycnn"
+    if "OPENBLAS_NUM_THREADS" in os.environ and not _libgomp_loaded():
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # threaded GEMMs: no spinning workers
     try:
-        spins = _load_openmp_pool(user_policy)
+        from numba.np.ufunc import omppool  # noqa: F401  (loads libgomp, which reads its policy now)
     except ImportError:
-        return ThreadSetup("workqueue", False, None, "Numba has no OpenMP pool here")
-    if spins:
-        return ThreadSetup("workqueue", False, None,
-                           "Numba's OpenMP runtime would spin (loaded earlier, or OMP_WAIT_POLICY not PASSIVE)")
-    return ThreadSetup("omp", False, None, "OpenMP runtime started with OMP_WAIT_POLICY=PASSIVE")
+        return "workqueue", "Numba has no OpenMP pool here"
+    return "omp", "Numba's OpenMP pool"
 
 
-def _setup_after_start(layer, user_policy):
-    """Case 2 of the module docstring: Numba's threads are running; adapt OpenBLAS."""
-    if layer != "omp" or (user_policy or "").upper() == "PASSIVE":
-        return ThreadSetup(layer, False, None, f"Numba's threads started before tinycnn ({layer}, idle workers sleep)")
-    if blas.set_blas_threads(1) is None:
-        return ThreadSetup(layer, True, None, "OpenMP workers spin and NumPy's BLAS is not OpenBLAS: left alone")
-    return ThreadSetup(layer, True, 1, "Numba's OpenMP workers were started spinning before tinycnn: "
-                                       "OpenBLAS given 1 thread so its GEMMs do not fight them")
+def _one_blas_thread():
+    """1, or None when the user chose OPENBLAS_NUM_THREADS or NumPy's BLAS is not OpenBLAS."""
+    if "OPENBLAS_NUM_THREADS" in os.environ:
+        return None
+    return None if blas.set_blas_threads(1) is None else 1
 
 
 def _choose_setup():
-    user_policy = os.environ.get("OMP_WAIT_POLICY")
-    started = _started_layer()
-    if started is None:
-        return _setup_before_start(user_policy)
-    return _setup_after_start(started, user_policy)
+    layer, reason = _choose_layer()
+    return ThreadSetup(layer, _one_blas_thread(), reason)
 
 
 SETUP = _choose_setup()

@@ -10,7 +10,9 @@ reference mode.  Same function names, signatures, return conventions and dtypes 
 * ``batchnorm.py``   batch norm (single-pass statistics)
 * ``fused.py``       batch norm + relu / relu6 / silu as one op (forward and backward)
 * ``softmax.py``     softmax / log-softmax
-* ``helpers.py``     the helpers they share (dtype, row views, GEMM orientation, ...)
+* ``helpers.py``     the helpers they share (dtype, row views, the weight-gradient GEMM, ...)
+* ``_threads.py``, ``blas.py``, ``allocator.py``: the thread pools and the memory allocator set
+  up once, at import
 
 Every function here has its twin of the same name and signature in ``reference.py``; the
 tests check each pair against each other, and that the two modules export the same names.
@@ -18,6 +20,7 @@ tests check each pair against each other, and that the two modules export the sa
 
 from . import _threads  # noqa: F401  (must come first: picks Numba's threading layer)
 from ._threads import CHOSEN_LAYER  # noqa: F401
+from . import allocator  # noqa: F401,E402  (glibc keeps freed big blocks for the next step)
 from .batchnorm import (  # noqa: F401
     batch_norm_eval_backward,
     batch_norm_eval_forward,

@@ -1,0 +1,53 @@
+"""Keep freed memory for the next step: glibc's malloc told not to hand big blocks back at once.
+
+A training step allocates the same large arrays every time (activations, im2col chunks,
+gradients: megabytes each) and frees them at its end.  By default glibc serves a block of
+more than 128 KiB (a threshold it raises, up to 32 MiB, as it sees such blocks freed) with
+its own ``mmap`` and unmaps it on ``free``, and it returns the free top of the heap to the
+kernel once more than twice that is free.  The next step then gets fresh pages, and the
+kernel zero-fills each one at its first touch: a "minor page fault" per 4 KiB page, which
+for these arrays costs about as much time as the arithmetic (benchmarks/RESULTS.md,
+"Allocator").  The cure is to reuse the buffers: here the allocator does it.
+
+``keep_freed_memory()`` calls glibc's ``mallopt`` once, at import of the fast kernels:
+
+* ``M_MMAP_THRESHOLD`` = 64 MiB: blocks below it come from the heap, so a freed one is reused
+  by the next allocation of that size (blocks above it, rarer, are still mapped and unmapped);
+* ``M_TRIM_THRESHOLD`` = 256 MiB: up to that much free memory stays in the process.
+
+The cost: the process keeps up to that much freed memory (its resident size does not shrink
+right after a big step).  Not done when the user set ``MALLOC_MMAP_THRESHOLD_`` or
+``MALLOC_TRIM_THRESHOLD_`` (their choice), with ``TINYCNN_MALLOC=default``, or where the C
+library is not glibc (macOS, Windows, musl: their allocators behave differently).
+``SETUP`` says what was done.
+"""
+
+import ctypes
+import os
+import platform
+
+#: glibc's mallopt parameter numbers (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD_BYTES = 64 * 1024 * 1024
+TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024
+USER_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+
+
+def keep_freed_memory():
+    """Set glibc's thresholds (module docstring); returns a sentence saying what was done."""
+    if os.environ.get("TINYCNN_MALLOC", "").lower() == "default":
+        return "left alone: TINYCNN_MALLOC=default"
+    chosen = [name for name in USER_VARIABLES if name in os.environ]
+    if chosen:
+        return f"left alone: {', '.join(chosen)} set by the user"
+    if platform.libc_ver()[0] != "glibc":
+        return "left alone: the C library is not glibc"
+    mallopt = ctypes.CDLL(None).mallopt
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    if not (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)):
+        return "left alone: glibc refused mallopt"
+    return (f"glibc keeps freed blocks: mmap threshold {MMAP_THRESHOLD_BYTES >> 20} MiB, "
+            f"trim threshold {TRIM_THRESHOLD_BYTES >> 20} MiB")
+
+
+SETUP = keep_freed_memory()
