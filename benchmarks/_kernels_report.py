@@ -106,8 +106,8 @@ def format_section(shapes, results, worst_error, starts, args, facts, end_load):
               f"round, 2 threads, allocator: {H.ALLOCATOR_LABELS[args.allocator]}.  torch in its faster "
               "layout per shape and pass (NCHW or CL = channels_last).  fwd: no graph; fwd+bwd: forward + "
               "gradients of input, weights and bias.  Ratio = tinycnn / torch.  Outputs and gradients agreed "
-              f"to a relative error of {worst_error:.1e} (first round, NCHW).  sgemm peak (NumPy, 2048^3 "
-              f"float32): {peak:.0f} GFLOP/s.", ""]
+              f"to a relative error of {worst_error:.1e} (first round, NCHW).  sgemm peak (NumPy, "
+              f"1 OpenBLAS thread as tinycnn sets it, 2048^3 float32): {peak:.0f} GFLOP/s.", ""]
     lines += summary_table(rows, args.kinds) + [""]
     lines += detail_table(rows, peak) + [""]
     lines += startup_lines(starts)

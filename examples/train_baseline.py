@@ -40,6 +40,7 @@ BASELINE_RECIPE = {
     "model": "baseline_cnn", "image_size": 28, "preprocessing": "unit", "augment": False,
     "optimizer": "adam", "lr": 1e-3, "lr_schedule": "constant", "weight_decay": 0.0,
     "batch_size": 128, "epochs": 20, "select_on": "val_loss", "members": 1, "imbalance": "none",
+    "corruption": 0.0, "calibrate_on": "val",      # no corruptions (the default run's since issue 13)
 }
 
 

@@ -15,7 +15,8 @@ import sys
 import pytest
 
 PROBE = """
-import json, resource
+import ctypes, json, resource
+ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)   # PR_SET_THP_DISABLE: count 4 KiB pages, also where huge pages are on
 import numpy as np
 from tinycnn import functional as F, models
 from tinycnn.kernels import allocator
@@ -55,3 +56,12 @@ def test_a_training_step_reuses_freed_blocks():
 def test_a_users_own_malloc_setting_is_kept():
     found = step_faults(MALLOC_TRIM_THRESHOLD_="1000000")
     assert found["setup"] == "left alone: MALLOC_TRIM_THRESHOLD_ set by the user"
+
+
+def test_a_bad_tinycnn_malloc_value_is_an_error():
+    env = {**os.environ, "TINYCNN_MALLOC": "off"}
+    result = subprocess.run([sys.executable, "-c", "import tinycnn.kernels.allocator"], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "TINYCNN_MALLOC must be 'default' (glibc's own thresholds) or unset, got 'off'" in result.stderr
+

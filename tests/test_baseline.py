@@ -359,7 +359,7 @@ def test_a_config_json_of_another_image_size_is_not_the_models(tiny_baseline, tm
 
 BASELINE_FLAGS = ("--model baseline_cnn --image-size 28 --preprocessing unit --optimizer adam --lr 1e-3 "
                   "--lr-schedule constant --weight-decay 0 --batch-size 128 --no-augment --select-on val_loss "
-                  "--members 1 --imbalance none --epochs 20").split()
+                  "--members 1 --imbalance none --epochs 20 --corruption 0 --calibrate-on val").split()
 
 
 def train_config_of(argv):
@@ -399,3 +399,11 @@ def test_make_config_refuses_an_unknown_setting():
 ])
 def test_best_epoch_index_treats_a_nan_score_as_the_worst(select_on, values, expected):
     assert best_epoch_index({select_on: values}, select_on) == expected
+
+
+def test_the_baseline_recipe_has_no_corruptions_whatever_the_default():
+    """The published recipe has no augmentation; the default run corrupts half of its images."""
+    config = train_baseline.baseline_config(0)
+    assert (config.corruption, config.calibrate_on, config.augment) == (0.0, "val", False)
+    assert R.TrainConfig().corruption > 0
+

@@ -214,7 +214,7 @@ def positive_int(text):
 
 #: the options of ``add_train_arguments`` that set the TrainConfig field of their name (--image-size: image_size)
 TRAIN_SETTINGS = ("model", "image_size", "preprocessing", "optimizer", "lr", "lr_schedule", "weight_decay",
-                  "batch_size", "augment", "select_on")
+                  "batch_size", "augment", "select_on", "corruption", "calibrate_on")
 
 
 def train_config(args):
@@ -229,7 +229,7 @@ def add_train_arguments(parser):
     """The options of a training run (``tinycnn train`` and examples/train_pneumonia.py)."""
     from . import models
     from .runs import IMBALANCE_MODES, OPTIMIZERS, PREPROCESSING_METHODS
-    from .runs.config import LR_SCHEDULES, SELECTION_METRICS
+    from .runs.config import CALIBRATION_SETS, LR_SCHEDULES, SELECTION_METRICS
 
     parser.add_argument("--quick", action="store_true", help="small subset, 2 members, 2 epochs (smoke test)")
     parser.add_argument("--resume", action="store_true",
@@ -260,6 +260,10 @@ def add_train_arguments(parser):
                         help="train without augmentation (default: small rotations, shifts, zooms, brightness)")
     parser.add_argument("--select-on", choices=SELECTION_METRICS,
                         help="the epoch kept: highest val_auc (default) or lowest val_loss")
+    parser.add_argument("--corruption", type=float, metavar="P",
+                        help="share of training images given an acquisition corruption each epoch (default 0.5)")
+    parser.add_argument("--calibrate-on", choices=CALIBRATION_SETS,
+                        help="fit temperature and threshold on shifted_val (default) or val images")
 
 
 def add_model_argument(parser, what):

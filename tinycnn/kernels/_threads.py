@@ -18,11 +18,15 @@ So, whatever was imported first:
 * NumPy's OpenBLAS gets **one thread** (``blas.set_blas_threads(1)``): the GEMM runs on the
   calling thread, Numba's loops do the parallel work, and trap 1 has nothing to fight.
   This is process-wide: NumPy's own ``@`` elsewhere in the program runs on one thread too.
-  Set ``OPENBLAS_NUM_THREADS`` to choose otherwise; then, if no OpenMP runtime is loaded
-  yet, we also set ``OMP_WAIT_POLICY=PASSIVE`` (unless set), so that trap 1 cannot happen.
+  Set ``OPENBLAS_NUM_THREADS`` to choose otherwise; above 1, if no OpenMP runtime is loaded
+  yet, we also set ``OMP_WAIT_POLICY=PASSIVE`` (unless set; child processes inherit it), so
+  that trap 1 cannot happen.
 * Numba uses its **OpenMP layer** (``omp``) with the runtime's wait policy as it is: a worker
-  still spinning from the last loop starts the next one at once.  ``workqueue`` only where
-  Numba has no OpenMP pool; ``NUMBA_THREADING_LAYER`` set by the user is kept (their call).
+  still spinning from the last loop starts the next one at once (the cost: an idle worker
+  spins briefly after each loop instead of sleeping, taking CPU from other programs).
+  ``workqueue`` only where Numba has no OpenMP pool; ``NUMBA_THREADING_LAYER`` set by the
+  user is kept (their call), and so is the layer of Numba threads started before tinycnn
+  (e.g. ``tbb`` where it is installed): it cannot change.
 
 ``SETUP`` records what was found and done (tests check it for every import order);
 ``CHOSEN_LAYER`` is the layer Numba uses (or will use at its first parallel call).
@@ -40,15 +44,6 @@ from . import blas
 ThreadSetup = namedtuple("ThreadSetup", "layer blas_threads reason")
 
 
-def _libgomp_loaded():
-    """True if an OpenMP runtime (libgomp) is mapped into this process (Linux; False elsewhere)."""
-    try:
-        with open("/proc/self/maps") as maps:
-            return any("libgomp" in line for line in maps)
-    except OSError:
-        return False
-
-
 def _started_layer():
     """The layer of Numba's already started threads, or None if none have started."""
     try:
@@ -57,15 +52,23 @@ def _started_layer():
         return None
 
 
+def _threaded_gemms():
+    """True if the user asked OpenBLAS for more than one thread (OPENBLAS_NUM_THREADS > 1)."""
+    try:
+        return int(os.environ.get("OPENBLAS_NUM_THREADS", "1")) > 1
+    except ValueError:
+        return False
+
+
 def _choose_layer():
     """(layer, reason), loading Numba's OpenMP pool now when it is the one."""
+    started = _started_layer()
+    if started is not None:                 # fixed for this process: kept (tbb, omp, workqueue)
+        return started, "Numba's threads were started before tinycnn"
+    if _threaded_gemms() and not blas.mapped_libraries("libgomp"):
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # threaded GEMMs: no spinning workers
     if "NUMBA_THREADING_LAYER" in os.environ:
         return numba.config.THREADING_LAYER, "NUMBA_THREADING_LAYER set by the user"
-    started = _started_layer()
-    if started is not None:
-        return started, "Numba's threads were started before tinycnn"
-    if "OPENBLAS_NUM_THREADS" in os.environ and not _libgomp_loaded():
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # threaded GEMMs: no spinning workers
     try:
         from numba.np.ufunc import omppool  # noqa: F401  (loads libgomp, which reads its policy now)
     except ImportError:

@@ -11,14 +11,17 @@ for these arrays costs about as much time as the arithmetic (benchmarks/RESULTS.
 
 ``keep_freed_memory()`` calls glibc's ``mallopt`` once, at import of the fast kernels:
 
-* ``M_MMAP_THRESHOLD`` = 64 MiB: blocks below it come from the heap, so a freed one is reused
-  by the next allocation of that size (blocks above it, rarer, are still mapped and unmapped);
+* ``M_MMAP_THRESHOLD`` = 64 MiB (32 MiB where an older glibc refuses more): blocks below it
+  come from the heap, so a freed one is reused by the next allocation of that size (blocks
+  above it, rarer, are still mapped and unmapped);
 * ``M_TRIM_THRESHOLD`` = 256 MiB: up to that much free memory stays in the process.
 
-The cost: the process keeps up to that much freed memory (its resident size does not shrink
-right after a big step).  Not done when the user set ``MALLOC_MMAP_THRESHOLD_`` or
-``MALLOC_TRIM_THRESHOLD_`` (their choice), with ``TINYCNN_MALLOC=default``, or where the C
-library is not glibc (macOS, Windows, musl: their allocators behave differently).
+The cost, for the whole process (every malloc in it, NumPy's and PyTorch's too): freed memory,
+up to 256 MiB at the top of the heap, stays in the process instead of going back to the system.
+Not done when the user set ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or a malloc
+threshold in ``GLIBC_TUNABLES`` (their choice), with ``TINYCNN_MALLOC=default`` (any other
+value but unset or "keep" is an error), or where the C library is not glibc (macOS, Windows,
+musl: their allocators behave differently).
 ``SETUP`` says what was done.
 """
 
@@ -35,18 +38,25 @@ USER_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 def keep_freed_memory():
     """Set glibc's thresholds (module docstring); returns a sentence saying what was done."""
-    if os.environ.get("TINYCNN_MALLOC", "").lower() == "default":
+    choice = os.environ.get("TINYCNN_MALLOC", "").lower()
+    if choice not in ("", "keep", "default"):
+        raise ValueError(f"TINYCNN_MALLOC must be 'default' (glibc's own thresholds) or unset, got {choice!r}")
+    if choice == "default":
         return "left alone: TINYCNN_MALLOC=default"
     chosen = [name for name in USER_VARIABLES if name in os.environ]
+    if "threshold" in os.environ.get("GLIBC_TUNABLES", ""):
+        chosen.append("GLIBC_TUNABLES")
     if chosen:
         return f"left alone: {', '.join(chosen)} set by the user"
     if platform.libc_ver()[0] != "glibc":
         return "left alone: the C library is not glibc"
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    if not (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)):
+    mmap_bytes = next((size for size in (MMAP_THRESHOLD_BYTES, MMAP_THRESHOLD_BYTES // 2)
+                       if mallopt(M_MMAP_THRESHOLD, size)), None)
+    if mmap_bytes is None or not mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES):
         return "left alone: glibc refused mallopt"
-    return (f"glibc keeps freed blocks: mmap threshold {MMAP_THRESHOLD_BYTES >> 20} MiB, "
+    return (f"glibc keeps freed blocks: mmap threshold {mmap_bytes >> 20} MiB, "
             f"trim threshold {TRIM_THRESHOLD_BYTES >> 20} MiB")
 
 

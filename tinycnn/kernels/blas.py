@@ -7,7 +7,8 @@ ship OpenBLAS with prefixed, 64-bit-integer names (``scipy_openblas_get_num_thre
 other builds use the plain names.  Where no OpenBLAS is found (MKL, Apple Accelerate, not
 Linux) every function here returns None and changes nothing.
 
-Used by ``_threads.py`` (which may give the GEMMs one thread, see there) and by the
+Used by ``_threads.py`` (which gives the GEMMs one thread unless ``OPENBLAS_NUM_THREADS`` is
+set, see there) and by the
 benchmarks (which report the library, its kernel and threads).
 """
 
@@ -18,15 +19,20 @@ import os
 _NAME_FORMS = (("scipy_", "64_"), ("scipy_", "_64_"), ("", "64_"), ("", ""))
 
 
+def mapped_libraries(word):
+    """Paths of the files mapped into this process whose path contains ``word`` (any case;
+    Linux's /proc/self/maps; an empty set elsewhere)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            return {line.split()[-1] for line in maps if word.lower() in line.lower() and "/" in line}
+    except OSError:
+        return set()
+
+
 def openblas_paths():
     """Paths of the OpenBLAS libraries mapped into this process (Linux): NumPy's own first
     (a path that names numpy, e.g. ``site-packages/numpy.libs/``), then any other (SciPy's, ...)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
-    except OSError:
-        return []
-    return sorted(paths, key=lambda path: ("numpy" not in path, path))
+    return sorted(mapped_libraries("openblas"), key=lambda path: ("numpy" not in path, path))
 
 
 def openblas_function(name):
