@@ -8,7 +8,8 @@ whole op is one call to BLAS (sgemm for float32):
 
 The backward passes are GEMMs on the same matrices; ``W.T`` and ``X.T`` are only
 different strides, which NumPy passes to BLAS as "transposed" flags, not copies.
-(The weight gradient picks the orientation OpenBLAS handles well: see ``helpers.matmul_tn``.)
+(The weight gradient, a sum over all N*H*W rows into a small C_in x C_out result, goes through
+``helpers.matmul_tn``: Numba blocks for a long reduction, else BLAS in its better orientation.)
 """
 
 import numpy as np
