@@ -8,6 +8,13 @@ rows (forward), the N*H input rows (backward w.r.t. the input, written as a gath
 two threads write the same pixel), or blocks of output rows with one partial sum per
 block (backward w.r.t. the weights).
 
+With a stride of 1 across W (every stride-1 layer), ``depthwise_rows.py`` runs instead:
+it loops over long contiguous stretches of a row (pixels x channels) rather than one
+pixel's C channels, and keeps the sum of a 3x3 window in registers across its nine taps
+(its docstring explains both).  The backward pass w.r.t. the input of a stride-1 layer is
+itself a stride-1 depthwise convolution (of dy with the flipped filter), so it runs on the
+same row kernel.  The loops below remain for strides above 1.
+
 Implementation note: offsets into the flattened arrays are unsigned (``np.uint64``), so
 the inner loop has no negative-index wraparound check and vectorises.
 """
@@ -16,6 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _threads  # noqa: F401
+from .depthwise_rows import backward_weight_rows, forward_rows
 from .helpers import common_dtype, parallel_blocks, tap_range
 from .shapes import conv_output_hw
 
@@ -125,6 +133,8 @@ def depthwise_conv2d_forward(x, w, stride, pads):
     KH, KW, C = w.shape
     Ho, Wo = conv_output_hw(x.shape[1:3], (KH, KW), stride, pads, op="depthwise_conv2d")
     y = np.empty((x.shape[0], Ho, Wo, C), dtype=dtype)
+    if stride[1] == 1:
+        return forward_rows(x, w, stride[0], pads[0][0], pads[1][0], y)
     _dw_forward(x, w, stride[0], stride[1], pads[0][0], pads[1][0], y)
     return y
 
@@ -137,11 +147,20 @@ def depthwise_conv2d_backward_input(dy, w, x_shape, stride, pads):
               h*S_h + i = h' + p_top and w*S_w + j = w' + p_left of dy[n, h, w, c] * W[i, j, c]
               (the scatter dxp[.., h*S_h + i, w*S_w + j, ..] += dy * W written as a gather)
     shape:    dx: (N, H, W, C)
+
+    With S_h = S_w = 1 this is dx[n, h', w', c] = sum_{i, j} dy[n, h' + p_top - i, w' + p_left - j, c]
+    * W[i, j, c]: a stride-1 depthwise convolution of dy with the flipped filter
+    W'[i, j] = W[K_h-1-i, K_w-1-j] and paddings K_h-1-p_top, K_w-1-p_left (negative: cropped),
+    so it runs on the forward row kernel.
     """
     dtype = common_dtype(dy, w)
     dy = np.ascontiguousarray(dy, dtype=dtype)
     w = np.ascontiguousarray(w, dtype=dtype)
     dx = np.empty(tuple(x_shape), dtype=dtype)
+    if tuple(stride) == (1, 1):
+        KH, KW, _ = w.shape
+        flipped = np.ascontiguousarray(w[::-1, ::-1])
+        return forward_rows(dy, flipped, 1, KH - 1 - pads[0][0], KW - 1 - pads[1][0], dx)
     _dw_backward_input(dy, w, stride[0], stride[1], pads[0][0], pads[1][0], dx)
     return dx
 
@@ -151,7 +170,8 @@ def depthwise_conv2d_backward_weight(dy, x, w_shape, stride, pads):
 
     backward: dW[i, j, c] = sum_{n, h, w} xp[n, h*S_h + i, w*S_w + j, c] * dy[n, h, w, c]
               (each thread sums a block of output rows into its own partial dW; then the
-              partials are added)
+              partials are added; the blocks are fixed, not one per thread, so the sum
+              rounds the same on any thread count)
     shape:    dW: (K_h, K_w, C)
     """
     dtype = common_dtype(dy, x)
@@ -159,6 +179,8 @@ def depthwise_conv2d_backward_weight(dy, x, w_shape, stride, pads):
     x = np.ascontiguousarray(x, dtype=dtype)
     KH, KW, C = w_shape
     n_blocks = parallel_blocks(dy.shape[0] * dy.shape[1])
+    if stride[1] == 1:
+        return backward_weight_rows(dy, x, w_shape, stride[0], pads[0][0], pads[1][0], n_blocks)
     partial = np.empty((n_blocks, KH, KW, C), dtype=dtype)
     _dw_backward_weight(dy, x, KH, KW, stride[0], stride[1], pads[0][0], pads[1][0], partial)
     return partial.sum(axis=0)
