@@ -3,7 +3,8 @@
 Element-wise ops do one or two flops per value, so their cost is memory traffic: read the
 input once, write the output once.  NumPy's ``dy * (x > 0)`` makes a boolean temporary
 and a second pass; here every backward is one fused pass.  The flat arrays are split into
-blocks that the threads take in parallel; inside a block the loop is vectorised.
+blocks that the threads take in parallel; inside a block the loop is vectorised (sigmoid
+and SiLU too: their exp is fastmath.exp, plain arithmetic, not a call to the C library).
 
 ``bias_activation_forward`` adds a per-channel bias and applies the activation in place,
 in the same pass (the epilogue of a convolution: saves two full passes over its output).
@@ -13,6 +14,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import _threads  # noqa: F401
+from .fastmath import sigmoid as _sigmoid
+from .fastmath import silu_grad as _silu_grad
 from .helpers import parallel_blocks
 
 _BLOCK = 1 << 15
@@ -23,13 +26,6 @@ _ACT = {None: 0, "linear": 0, "relu": 1, "relu6": 2, "sigmoid": 3, "silu": 4, "t
 
 def _flat(a, dtype=None):
     return np.ascontiguousarray(a, dtype=dtype).reshape(-1)
-
-
-@njit(inline="always")
-def _sigmoid(v):
-    """1 / (1 + exp(-v)) without overflow: exp is only taken of -|v|."""
-    e = np.exp(-abs(v))
-    return 1 / (1 + e) if v >= 0 else e / (1 + e)
 
 
 @njit(parallel=True, cache=True)
@@ -76,8 +72,7 @@ def _act_backward(dy, v, code, dx):
                 dx[k] = dy[k] * v[k] * (1 - v[k])
         elif code == 4:
             for k in range(lo, hi):
-                s = _sigmoid(v[k])
-                dx[k] = dy[k] * (s + v[k] * s * (1 - s))
+                dx[k] = dy[k] * _silu_grad(v[k])
         elif code == 5:
             for k in range(lo, hi):
                 dx[k] = dy[k] * (1 - v[k] * v[k])
@@ -122,7 +117,7 @@ def relu6_backward(dy, x):
 
 
 def sigmoid_forward(x):
-    """forward: y = 1 / (1 + exp(-x)), computed as e/(1+e) with e = exp(-|x|) for x < 0."""
+    """forward: y = 1 / (1 + exp(-x)), branch-free with fastmath.exp (0 and 1 at -inf, +inf)."""
     return _forward(x, 3)
 
 

@@ -10,6 +10,7 @@ reference mode.  Same function names, signatures, return conventions and dtypes 
 * ``batchnorm.py``   batch norm (single-pass statistics)
 * ``fused.py``       batch norm + relu / relu6 / silu as one op (forward and backward)
 * ``softmax.py``     softmax / log-softmax
+* ``fastmath.py``    exp and sigmoid as plain arithmetic (vectorisable) for sigmoid / SiLU
 * ``helpers.py``     the helpers they share (dtype, row views, the weight-gradient GEMM, ...)
 * ``_threads.py``, ``blas.py``, ``allocator.py``: the thread pools and the memory allocator set
   up once, at import

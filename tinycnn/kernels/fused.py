@@ -22,7 +22,8 @@ from numba import njit, prange
 
 from . import _threads  # noqa: F401
 from .batchnorm import _affine, _partial, _train_dx, batch_statistics, train_dx_coefficients
-from .elementwise import _ACT, _sigmoid
+from .elementwise import _ACT
+from .fastmath import sigmoid as _sigmoid, silu_grad as _silu_grad   # as elementwise.py
 from .helpers import as_rows
 
 #: activation name -> the code elementwise.py's kernels use for it
@@ -62,8 +63,7 @@ def _activation_grad_row(dyf, xf, row, center, scale, offset, code, dzf, C):
     else:
         for c in range(C):
             z = (xf[row + c] - center[c]) * scale[c] + offset[c]
-            s = _sigmoid(z)
-            dzf[row + c] = dyf[row + c] * (s + z * s * (1 - s))
+            dzf[row + c] = dyf[row + c] * _silu_grad(z)
 
 
 @njit(parallel=True, cache=True)
