@@ -143,19 +143,6 @@ def test_conv2d_many_chunks(monkeypatch):
 
 
 @SETTINGS
-@given(M=st.integers(1, 3000), P=st.integers(1, 40), Q=st.integers(1, 40), dtype=dtypes, seed=st.integers(0, 99))
-@example(M=2051, P=9, Q=16, dtype=np.float32, seed=0)       # the Numba path (2051 >= 64 * 16)
-@example(M=30, P=9, Q=16, dtype=np.float64, seed=1)         # the BLAS path
-def test_weight_gradient_gemm_matches_numpy(M, P, Q, dtype, seed):
-    """helpers.matmul_tn (a.T @ b; summed in Numba blocks when the reduction M is long, by
-    BLAS otherwise): both paths, M not a multiple of the 4-row unrolling."""
-    from tinycnn.kernels import helpers
-    rng = np.random.default_rng(seed)
-    a, b = make(rng, (M, P), dtype), make(rng, (M, Q), dtype)
-    check(helpers.matmul_tn(a, b), to64(a).T @ to64(b), dtype)
-
-
-@SETTINGS
 @given(case=conv_case(max_c=6), dtype=dtypes, layout=layouts, seed=st.integers(0, 99))
 def test_depthwise_matches_reference(case, dtype, layout, seed):
     x_shape, (KH, KW), stride, pads = case
@@ -379,21 +366,6 @@ def test_small_cases_without_jit(dtype):
                     ref.batch_norm_train_backward(to64(x), to64(x), to64(gamma), to64(mean), to64(var), 1e-3)):
         check(g, r, dtype)
     check(fast.log_softmax_forward(x), ref.log_softmax_forward(to64(x)), dtype)
-
-
-@pytest.mark.nojit
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_weight_gradient_gemm_numba_path_without_jit(dtype, monkeypatch):
-    """helpers.matmul_tn on (1030, 3) x (1030, 5): M >= 64 * max(P, Q), so _sum_tn sums it
-    (one block: M < 2048; the last two rows after the 4-row unrolling); also run without the JIT."""
-    from tinycnn.kernels import helpers
-    calls = []
-    sum_tn = helpers._sum_tn
-    monkeypatch.setattr(helpers, "_sum_tn", lambda a, b, blocks: calls.append(blocks) or sum_tn(a, b, blocks))
-    rng = np.random.default_rng(3)
-    a, b = make(rng, (1030, 3), dtype), make(rng, (1030, 5), dtype)
-    check(helpers.matmul_tn(a, b), to64(a).T @ to64(b), dtype)
-    assert calls == [1]
 
 
 # ----------------------------------------------------------------------------- threading setup

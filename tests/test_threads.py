@@ -107,7 +107,7 @@ np.save(sys.argv[2], np.concatenate([p.grad.ravel() for p in model.parameters()]
 
 def test_gradients_do_not_depend_on_the_number_of_threads(tmp_path):
     """Partial sums are split by the data's size, not by the thread count (helpers.parallel_blocks,
-    reduction_blocks), so the same seed trains the same weights on a machine with other cores."""
+    gemm.gemm_blocks), so the same seed trains the same weights on a machine with other cores."""
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs 2 Numba threads")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}

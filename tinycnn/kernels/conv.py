@@ -7,7 +7,8 @@ convolution becomes one matrix product with the weights reshaped to (K_h*K_w*C_i
 
     y.reshape(N*H_out*W_out, C_out) = cols @ W.reshape(K_h*K_w*C_in, C_out)
 
-which NumPy hands to BLAS (sgemm for float32).  The backward passes are GEMMs too:
+which ``gemm.py`` splits by rows over Numba's threads, one BLAS call (sgemm for float32)
+per block.  The backward passes are GEMMs too:
 
     dW.reshape(K, C_out) = cols^T @ dy_rows          dcols = dy_rows @ W_rows^T
 
@@ -21,7 +22,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import _threads  # noqa: F401  (sets the threading layer before any parallel kernel)
-from .helpers import common_dtype, matmul_tn, tap_range
+from .gemm import matmul, matmul_nt, matmul_tn
+from .helpers import common_dtype, tap_range
 from .shapes import conv_output_hw
 
 #: Target size of one im2col chunk; at least one output row is always processed.
@@ -155,7 +157,7 @@ def conv2d_forward(x, w, stride, pads):
         r1 = min(r0 + step, N * Ho)
         cols = _scratch("cols", ((r1 - r0) * Wo, kdim), dtype)
         _im2col(x, KH, KW, sh, sw, top, left, Ho, Wo, r0, r1, cols)
-        np.matmul(cols, w_rows, out=y_rows[r0 * Wo:r1 * Wo])
+        matmul(cols, w_rows, out=y_rows[r0 * Wo:r1 * Wo])
     return y
 
 
@@ -180,7 +182,7 @@ def conv2d_backward_input(dy, w, x_shape, stride, pads):
     for r0 in range(0, N * Ho, step):
         r1 = min(r0 + step, N * Ho)
         dcols = _scratch("cols", ((r1 - r0) * Wo, kdim), dtype)
-        np.matmul(dy_rows[r0 * Wo:r1 * Wo], w_rows.T, out=dcols)
+        matmul_nt(dy_rows[r0 * Wo:r1 * Wo], w_rows, out=dcols)
         _col2im_add(dcols, KH, KW, sh, sw, top, left, Ho, Wo, r0, r1, dx)
     return dx
 

@@ -1,20 +1,22 @@
-"""Fast pointwise (1x1) convolution: a single BLAS GEMM, no copies.
+"""Fast pointwise (1x1) convolution: a single GEMM, no copies.
 
 A 1x1 convolution is a Dense layer applied at every pixel.  In NHWC a contiguous
 (N, H, W, C) array *is* a row-major (N*H*W, C) matrix, so ``reshape`` is free and the
-whole op is one call to BLAS (sgemm for float32):
+whole op is one matrix product (sgemm for float32):
 
     Y (M, C_out) = X (M, C_in) @ W (C_in, C_out),           M = N*H*W
 
 The backward passes are GEMMs on the same matrices; ``W.T`` and ``X.T`` are only
-different strides, which NumPy passes to BLAS as "transposed" flags, not copies.
-(The weight gradient, a sum over all N*H*W rows into a small C_in x C_out result, goes through
-``helpers.matmul_tn``: Numba blocks for a long reduction, else BLAS in its better orientation.)
+different strides, which BLAS reads as "transposed" flags, not copies.  All three products
+go through ``gemm.py``, which splits the M rows over Numba's threads (one single-threaded
+BLAS call per block of rows; the weight gradient, a sum over all M rows into a small
+C_in x C_out result, as one partial result per block).
 """
 
 import numpy as np
 
-from .helpers import as_rows, common_dtype, matmul_tn
+from .gemm import matmul, matmul_nt, matmul_tn
+from .helpers import as_rows, common_dtype
 
 
 def pointwise_conv2d_forward(x, w):
@@ -27,7 +29,7 @@ def pointwise_conv2d_forward(x, w):
     shape:    H and W unchanged; C_in -> C_out.  Weights: C_in*C_out.
     """
     dtype = common_dtype(x, w)
-    y = as_rows(x, dtype) @ np.asarray(w, dtype=dtype)
+    y = matmul(as_rows(x, dtype), np.ascontiguousarray(w, dtype=dtype))
     return y.reshape(*x.shape[:-1], w.shape[1])
 
 
@@ -38,7 +40,7 @@ def pointwise_conv2d_backward_input(dy, w):
     shape:    dx: (N, H, W, C_in)
     """
     dtype = common_dtype(dy, w)
-    dx = as_rows(dy, dtype) @ np.asarray(w, dtype=dtype).T
+    dx = matmul_nt(as_rows(dy, dtype), np.ascontiguousarray(w, dtype=dtype))
     return dx.reshape(*dy.shape[:-1], w.shape[0])
 
 
@@ -49,4 +51,4 @@ def pointwise_conv2d_backward_weight(dy, x):
     shape:    dW: (C_in, C_out)
     """
     dtype = common_dtype(dy, x)
-    return np.ascontiguousarray(matmul_tn(as_rows(x, dtype), as_rows(dy, dtype)))
+    return matmul_tn(as_rows(x, dtype), as_rows(dy, dtype))

@@ -1,0 +1,122 @@
+"""kernels/gemm.py: the convolutions' GEMMs split by rows over Numba's threads.
+
+Each product is checked against NumPy in float64 on both of its paths: the threaded one
+(one single-threaded BLAS call per block of rows; forced for small shapes by lowering
+SMALL_GEMM and MIN_BLOCK_ROWS) and NumPy's ``@`` (the fallback).
+"""
+
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from tinycnn.kernels import gemm
+from test_kernels_fast import SETTINGS, check, make, to64
+
+HAS_CBLAS = gemm._CBLAS[np.dtype(np.float32)] is not None
+needs_cblas = pytest.mark.skipif(not HAS_CBLAS, reason="NumPy's BLAS is not OpenBLAS: no threaded path")
+dtypes = st.sampled_from([np.float32, np.float64])
+
+
+@contextlib.contextmanager
+def splitting_everything():
+    """Every product takes the threaded path, down to 1 row per block."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gemm, "SMALL_GEMM", 0)
+        patch.setattr(gemm, "MIN_BLOCK_ROWS", 1)
+        yield
+
+
+@pytest.fixture
+def split_everything():
+    with splitting_everything():
+        yield
+
+
+def spy(monkeypatch, name):
+    calls = []
+    kernel = getattr(gemm, name)
+    monkeypatch.setattr(gemm, name, lambda *args: calls.append(args[-1]) or kernel(*args))
+    return calls
+
+
+def products(rng, M, K, N, dtype):
+    a, b, bt, c = make(rng, (M, K), dtype), make(rng, (K, N), dtype), make(rng, (N, K), dtype), make(rng, (M, N), dtype)
+    return [(gemm.matmul(a, b), to64(a) @ to64(b)),
+            (gemm.matmul_nt(a, bt), to64(a) @ to64(bt).T),
+            (gemm.matmul_tn(a, c), to64(a).T @ to64(c))]
+
+
+@SETTINGS
+@given(M=st.integers(1, 300), K=st.integers(1, 40), N=st.integers(1, 40), dtype=dtypes, seed=st.integers(0, 99))
+@example(M=17, K=3, N=5, dtype=np.float32, seed=0)          # 8 blocks of 3 rows, the last empty
+def test_threaded_products_match_numpy(M, K, N, dtype, seed):
+    with splitting_everything():
+        for got, want in products(np.random.default_rng(seed), M, K, N, dtype):
+            check(got, want, dtype)
+
+
+@SETTINGS
+@given(M=st.integers(1, 300), K=st.integers(1, 40), N=st.integers(1, 40), dtype=dtypes, seed=st.integers(0, 99))
+def test_numpy_fallback_matches_numpy(M, K, N, dtype, seed):
+    for got, want in products(np.random.default_rng(seed), M, K, N, dtype):
+        check(got, want, dtype)
+
+
+@needs_cblas
+def test_a_convolution_sized_product_is_split_into_blocks(monkeypatch):
+    """(4096 x 16) @ (16 x 32), the shape of a pointwise layer, goes to the threaded path with
+    GEMM_BLOCKS blocks; the same product split over 1 block gives the same bits."""
+    rows, sums = spy(monkeypatch, "_gemm_rows"), spy(monkeypatch, "_gemm_tn_sum")
+    rng = np.random.default_rng(1)
+    a, b, c = make(rng, (4096, 16), np.float32), make(rng, (16, 32), np.float32), make(rng, (4096, 32), np.float32)
+    y, dw = gemm.matmul(a, b), gemm.matmul_tn(a, c)
+    assert rows == [gemm.GEMM_BLOCKS] and sums == [gemm.sum_blocks(4096, 16, 32)] == [8]
+    assert np.array_equal(y, a @ b)      # rows are independent: the split changes no bit here
+    check(dw, to64(a).T @ to64(c), np.float32)
+
+
+@needs_cblas
+def test_out_argument_is_filled_and_returned(split_everything):
+    rng = np.random.default_rng(2)
+    a, b = make(rng, (50, 7), np.float32), make(rng, (7, 9), np.float32)
+    out = np.full((50, 9), np.nan, np.float32)
+    assert gemm.matmul(a, b, out=out) is out
+    check(out, to64(a) @ to64(b), np.float32)
+
+
+@needs_cblas
+def test_more_openblas_threads_leave_the_product_to_openblas(monkeypatch):
+    """With OpenBLAS given 2 threads (OPENBLAS_NUM_THREADS=2), splitting again would give
+    every block 2 threads on top of Numba's: NumPy's @ runs it instead."""
+    calls = spy(monkeypatch, "_gemm_rows")
+    monkeypatch.setattr(gemm, "_openblas_threads", lambda: 2)
+    rng = np.random.default_rng(3)
+    a, b = make(rng, (4096, 16), np.float32), make(rng, (16, 32), np.float32)
+    check(gemm.matmul(a, b), to64(a) @ to64(b), np.float32)
+    assert calls == []
+
+
+def test_small_and_mixed_products_use_numpy(monkeypatch):
+    calls = spy(monkeypatch, "_gemm_rows")
+    rng = np.random.default_rng(4)
+    a, b = make(rng, (16, 8), np.float32), make(rng, (8, 4), np.float32)
+    check(gemm.matmul(a, b), to64(a) @ to64(b), np.float32)                   # too small to split
+    big, w64 = make(rng, (4096, 16), np.float32), make(rng, (16, 32), np.float64)
+    check(gemm.matmul(big, w64), to64(big) @ w64, np.float64)                 # mixed dtypes
+    assert calls == []
+
+
+def test_blocks_depend_on_the_shapes_only():
+    assert [gemm.gemm_blocks(M) for M in (1, 64, 127, 128, 511, 512, 10**6)] == [1, 1, 1, 2, 7, 8, 8]
+    assert [gemm.sum_blocks(M, 256, 256) for M in (128, 2048, 16384, 10**6)] == [2, 2, 4, 8]
+
+
+@pytest.mark.nojit
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threaded_products_without_jit(split_everything, dtype):
+    """The same kernels run as plain Python (NUMBA_DISABLE_JIT=1 in CI's nojit pass)."""
+    for got, want in products(np.random.default_rng(5), 37, 6, 11, dtype):
+        check(got, want, dtype)

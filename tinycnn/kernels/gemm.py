@@ -1,0 +1,174 @@
+"""The GEMMs of the convolutions, split over Numba's threads: each thread calls BLAS itself.
+
+Every convolution here ends in a matrix product (GEMM) of a tall matrix, one row per pixel
+of the batch (M = N*H*W rows, often 10^4-10^5), with a thin one (C_in x C_out, 16-1152
+columns).  ``_threads.py`` gives NumPy's OpenBLAS one thread, so that it never fights
+Numba's workers for the cores; a plain ``a @ b`` then runs on one core.  Instead of handing
+the work to OpenBLAS's own thread pool, we split the rows ourselves, inside a ``prange``
+loop, and every Numba thread calls OpenBLAS's single-threaded ``cblas_sgemm`` on its own
+block of rows (the C function, called through ctypes from compiled code):
+
+    Y = A B:     Y[rows of block k] = A[rows of block k] @ B          (rows are independent)
+    Y = A B^T:   the same with B transposed (BLAS reads B by its other stride, no copy)
+    Z = A^T B:   Z = sum_k A[block k]^T @ B[block k]                  (a reduction over rows:
+                 one partial Z per block, then added up in a fixed order)
+
+The number of blocks depends on M only (not on the thread count), so the result has the same
+bits on 1 thread as on 8.  Where the threaded path does not apply we use NumPy's ``@``:
+no OpenBLAS found (MKL, Apple Accelerate: their own threading is then used), more than one
+OpenBLAS thread asked for (``OPENBLAS_NUM_THREADS``), products too small to split, dtypes
+other than float32/float64.  (Measurements: benchmarks/RESULTS.md, "Kernels".)
+"""
+
+import ctypes
+
+import numpy as np
+from numba import njit, prange
+
+from . import _threads  # noqa: F401  (sets the threading layer before any parallel kernel)
+from . import blas
+
+#: CBLAS's constants: row-major storage, no transpose, transpose
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+
+#: blocks of rows a GEMM is split into (a constant, so the bits do not depend on the threads)
+GEMM_BLOCKS = 8
+
+#: products smaller than this many multiply-adds run as one plain BLAS call
+SMALL_GEMM = 1 << 18
+
+#: a block holds at least this many rows (fewer blocks for shorter matrices)
+MIN_BLOCK_ROWS = 64
+
+
+def _load_cblas(name, scalar):
+    """OpenBLAS's ``cblas_sgemm`` / ``cblas_dgemm`` with its C signature, or None.
+
+    cblas_?gemm(order, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    NumPy's OpenBLAS uses 64-bit integers for the sizes (its names end in ``64_``).
+    """
+    function = blas.openblas_function(name)
+    if function is None:
+        return None
+    enum, size, pointer = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
+    function.restype = None
+    function.argtypes = [enum, enum, enum, size, size, size, scalar, pointer, size,
+                         pointer, size, scalar, pointer, size]
+    return function
+
+
+_CBLAS = {np.dtype(np.float32): _load_cblas("cblas_sgemm", ctypes.c_float),
+          np.dtype(np.float64): _load_cblas("cblas_dgemm", ctypes.c_double)}
+
+#: OpenBLAS's openblas_get_num_threads, looked up once (asked before every product: the user
+#: may change the count at any time, e.g. with threadpoolctl)
+_GET_THREADS = blas.openblas_function("openblas_get_num_threads")
+
+
+def _openblas_threads():
+    return int(_GET_THREADS())
+
+
+def _threaded_gemm(dtype, M, multiply_adds):
+    """The cblas function to split a GEMM of M rows with, or None for NumPy's ``@``."""
+    function = _CBLAS.get(np.dtype(dtype))
+    if function is None or multiply_adds < SMALL_GEMM or M < 2 * MIN_BLOCK_ROWS:
+        return None
+    return function if _openblas_threads() == 1 else None
+
+
+def gemm_blocks(M):
+    """How many blocks of rows a GEMM of M rows is split into: from M alone."""
+    return int(max(1, min(GEMM_BLOCKS, M // MIN_BLOCK_ROWS)))
+
+
+def sum_blocks(M, P, Q):
+    """How many partial (P, Q) results ``matmul_tn`` sums M rows into: fewer for a wide
+    result (each partial costs P*Q additions at the end), at least 2 (both cores busy),
+    at most GEMM_BLOCKS; from the shapes alone."""
+    return int(max(2, min(GEMM_BLOCKS, M // (8 * (P + Q)))))
+
+
+def _rows(a):
+    return np.ascontiguousarray(a)
+
+
+def matmul(a, b, out=None):
+    """a @ b for a (M, K) and b (K, N): out[m, n] = sum_k a[m, k] b[k, n]; shape (M, N).
+
+    Split by rows over Numba's threads (see the module docstring).  ``out``, if given,
+    must be a C-contiguous (M, N) array of a's dtype; it is returned.
+    """
+    return _product(a, b, out, transpose_b=False)
+
+
+def matmul_nt(a, b, out=None):
+    """a @ b.T for a (M, K) and b (N, K): out[m, n] = sum_k a[m, k] b[n, k]; shape (M, N).
+
+    The backward of Y = X W w.r.t. X (dX = dY W^T), split by rows like ``matmul``.
+    """
+    return _product(a, b, out, transpose_b=True)
+
+
+def _product(a, b, out, transpose_b):
+    M, K = a.shape
+    N = b.shape[0] if transpose_b else b.shape[1]
+    if out is None:
+        out = np.empty((M, N), dtype=np.result_type(a, b))
+    gemm = _threaded_gemm(out.dtype, M, M * K * N)
+    if gemm is None or a.dtype != out.dtype or b.dtype != out.dtype:
+        return np.matmul(a, b.T if transpose_b else b, out=out)
+    _gemm_rows(gemm, _rows(a), _rows(b), transpose_b, out, gemm_blocks(M))
+    return out
+
+
+def matmul_tn(a, b):
+    """a.T @ b for a (M, P) and b (M, Q): out[p, q] = sum_m a[m, p] b[m, q]; shape (P, Q).
+
+    The weight gradient (dW = X^T dY): a small result summed over a long M (every pixel of
+    the batch).  Split into blocks of rows, one partial (P, Q) result per block, added in a
+    fixed order.  Returns a C-contiguous array.
+    """
+    M, P = a.shape
+    Q = b.shape[1]
+    gemm = _threaded_gemm(np.result_type(a, b), M, M * P * Q)
+    if gemm is None or a.dtype != b.dtype:
+        return np.ascontiguousarray(a.T @ b)
+    return _gemm_tn_sum(gemm, _rows(a), _rows(b), sum_blocks(M, P, Q))
+
+
+@njit(parallel=True, cache=True)
+def _gemm_rows(gemm, a, b, transpose_b, out, blocks):
+    """out[block] = a[block] @ b (or @ b.T) for ``blocks`` contiguous blocks of rows, each
+    block one single-threaded BLAS call on the thread that runs it."""
+    M, K = a.shape
+    N = out.shape[1]
+    trans = TRANS if transpose_b else NO_TRANS
+    ldb = K if transpose_b else N
+    step = (M + blocks - 1) // blocks
+    for k in prange(blocks):
+        lo = k * step
+        rows = min(M, lo + step) - lo
+        if rows > 0:
+            gemm(ROW_MAJOR, NO_TRANS, trans, rows, N, K, 1.0, a[lo:].ctypes.data, K,
+                 b.ctypes.data, ldb, 0.0, out[lo:].ctypes.data, N)
+
+
+@njit(parallel=True, cache=True)
+def _gemm_tn_sum(gemm, a, b, blocks):
+    """sum over blocks k of a[block k].T @ b[block k]: one BLAS call per block into its own
+    partial result (threads never write the same memory), then the partials added in order."""
+    M, P = a.shape
+    Q = b.shape[1]
+    partial = np.zeros((blocks, P, Q), a.dtype)
+    step = (M + blocks - 1) // blocks
+    for k in prange(blocks):
+        lo = k * step
+        rows = min(M, lo + step) - lo
+        if rows > 0:
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, P, Q, rows, 1.0, a[lo:].ctypes.data, P,
+                 b[lo:].ctypes.data, Q, 0.0, partial[k].ctypes.data, Q)
+    out = partial[0].copy()
+    for k in range(1, blocks):
+        out += partial[k]
+    return out
