@@ -15,9 +15,11 @@ Numba again.  Two traps (measurements: benchmarks/RESULTS.md, "Import order" and
 
 So, whatever was imported first:
 
-* NumPy's OpenBLAS gets **one thread** (``blas.set_blas_threads(1)``): the GEMM runs on the
-  calling thread, Numba's loops do the parallel work, and trap 1 has nothing to fight.
-  This is process-wide: NumPy's own ``@`` elsewhere in the program runs on one thread too.
+* NumPy's OpenBLAS gets **one thread** (``blas.set_blas_threads(1)``): it never starts a
+  thread of its own, so trap 1 has nothing to fight.  The convolutions' GEMMs still use
+  every core: ``gemm.py`` splits them by rows over Numba's threads, each calling
+  single-threaded BLAS on its block.  This is process-wide: NumPy's own ``@`` elsewhere in
+  the program runs on one thread.
   Set ``OPENBLAS_NUM_THREADS`` to choose otherwise; above 1, if no OpenMP runtime is loaded
   yet, we also set ``OMP_WAIT_POLICY=PASSIVE`` (unless set; child processes inherit it), so
   that trap 1 cannot happen.

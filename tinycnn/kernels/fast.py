@@ -2,16 +2,18 @@
 reference mode.  Same function names, signatures, return conventions and dtypes as
 ``reference.py``; the implementations live in one module per op family:
 
-* ``conv.py``        standard convolution: im2col + BLAS GEMM in bounded chunks
+* ``conv.py``        standard convolution: im2col + GEMM in bounded chunks
 * ``depthwise.py``   depthwise convolution: direct Numba loops vectorised over C
-* ``pointwise.py``   1x1 convolution: one BLAS GEMM on the (N*H*W, C) view
+  (``depthwise_rows.py``: the stride-1 kernels, vectorised along a row's pixels x channels)
+* ``pointwise.py``   1x1 convolution: one GEMM on the (N*H*W, C) view
+* ``gemm.py``        the GEMMs of both, split by rows over Numba's threads (one BLAS call each)
 * ``pool.py``        max / average / global average pooling
 * ``elementwise.py`` relu, relu6, sigmoid, tanh, silu and the fused bias + activation epilogue
 * ``batchnorm.py``   batch norm (single-pass statistics)
 * ``fused.py``       batch norm + relu / relu6 / silu as one op (forward and backward)
 * ``softmax.py``     softmax / log-softmax
 * ``fastmath.py``    exp and sigmoid as plain arithmetic (vectorisable) for sigmoid / SiLU
-* ``helpers.py``     the helpers they share (dtype, row views, the weight-gradient GEMM, ...)
+* ``helpers.py``     the helpers they share (dtype, row views, tap ranges, partial-sum blocks)
 * ``_threads.py``, ``blas.py``, ``allocator.py``: the thread pools and the memory allocator set
   up once, at import
 
