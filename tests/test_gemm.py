@@ -120,3 +120,12 @@ def test_threaded_products_without_jit(split_everything, dtype):
     """The same kernels run as plain Python (NUMBA_DISABLE_JIT=1 in CI's nojit pass)."""
     for got, want in products(np.random.default_rng(5), 37, 6, 11, dtype):
         check(got, want, dtype)
+
+
+def test_cblas_size_arguments_follow_the_library_names(monkeypatch):
+    """NumPy's OpenBLAS (names ending in 64_) takes 64-bit sizes, a plain OpenBLAS C ints: a
+    wrong integer width would pass garbage sizes to BLAS."""
+    import ctypes
+    libc = ctypes.CDLL(None)
+    monkeypatch.setattr(gemm.blas, "openblas_function", lambda name: getattr(libc, "labs"))
+    assert gemm._load_cblas("cblas_sgemm", ctypes.c_float).argtypes[3] is ctypes.c_int

@@ -45,12 +45,14 @@ def _load_cblas(name, scalar):
     """OpenBLAS's ``cblas_sgemm`` / ``cblas_dgemm`` with its C signature, or None.
 
     cblas_?gemm(order, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    NumPy's OpenBLAS uses 64-bit integers for the sizes (its names end in ``64_``).
+    NumPy's OpenBLAS uses 64-bit integers for the sizes (its names end in ``64_``), other
+    builds C ints.
     """
     function = blas.openblas_function(name)
     if function is None:
         return None
-    enum, size, pointer = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
+    size = ctypes.c_int64 if function.__name__.endswith("64_") else ctypes.c_int
+    enum, pointer = ctypes.c_int, ctypes.c_void_p
     function.restype = None
     function.argtypes = [enum, enum, enum, size, size, size, scalar, pointer, size,
                          pointer, size, scalar, pointer, size]
