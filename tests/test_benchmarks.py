@@ -101,3 +101,18 @@ def test_bad_arguments_are_one_line_errors_naming_the_argument(script, args, wor
         module.parse_args(args)
     assert stop.value.code == 2
     assert words in capsys.readouterr().err
+
+
+def test_the_gemm_benchmark_runs_end_to_end():
+    """bench_gemm.py (no PyTorch): one fresh process, one call per product; every shape and
+    product gets a row with both ways' times and the share of the sgemm peak."""
+    done = run_script("bench_gemm.py", "--rounds", "1", "--repeats", "1")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and line.split("|")[1].strip()[:1].isdigit()]
+    assert len(rows) == 3 * 6 and all(line.count("%)") == 1 for line in rows)
+    assert "one-thread sgemm peak" in done.stdout and "OPENBLAS_CORETYPE" in done.stdout
+
+
+def test_the_gemm_benchmark_refuses_zero_rounds():
+    done = run_script("bench_gemm.py", "--rounds", "0")
+    assert done.returncode != 0 and "--rounds and --repeats must be >= 1, got 0 and 21" in done.stderr
