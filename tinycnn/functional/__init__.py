@@ -20,6 +20,7 @@ Read in this order:
     dense.py          linear, dropout
     normalization.py  batch_norm
     fused.py          batch_norm_activation (batch norm + relu / relu6 / swish as one op)
+    scale.py          channel_scale (x * s per image and channel: squeeze-excite's gating)
     losses.py         cross_entropy, binary_cross_entropy_with_logits
 """
 
@@ -39,12 +40,13 @@ from .fused import (BATCH_NORM_ACTIVATIONS, BatchNormActivationEvalOp, BatchNorm
 from .normalization import BatchNormEvalOp, BatchNormTrainOp, batch_norm
 from .pool import (AvgPool2DOp, GlobalAvgPool2DOp, MaxPool2DOp, avg_pool2d, global_avg_pool2d,
                    max_pool2d, pool_arguments)
+from .scale import ChannelScaleOp, channel_scale
 
 __all__ = [
     # the ops
     "conv2d", "depthwise_conv2d", "pointwise_conv2d", "max_pool2d", "avg_pool2d",
     "global_avg_pool2d", "relu", "relu6", "sigmoid", "tanh", "silu", "swish", "softmax", "log_softmax",
-    "linear", "dropout", "batch_norm", "batch_norm_activation", "cross_entropy",
+    "linear", "dropout", "batch_norm", "batch_norm_activation", "channel_scale", "cross_entropy",
     "binary_cross_entropy_with_logits",
     # activations by name
     "ACTIVATIONS", "FUSABLE_ACTIVATIONS", "ActivationSpec", "activate", "check_activation",
@@ -53,7 +55,7 @@ __all__ = [
     "Conv2DOp", "DepthwiseConv2DOp", "PointwiseConv2DOp", "MaxPool2DOp", "AvgPool2DOp",
     "GlobalAvgPool2DOp", "ReLUOp", "ReLU6Op", "SigmoidOp", "TanhOp", "SiLUOp", "SoftmaxOp", "LogSoftmaxOp",
     "BiasActivationOp", "BatchNormTrainOp", "BatchNormEvalOp", "BatchNormActivationTrainOp",
-    "BatchNormActivationEvalOp", "CrossEntropyOp",
+    "BatchNormActivationEvalOp", "ChannelScaleOp", "CrossEntropyOp",
     "BinaryCrossEntropyWithLogitsOp",
     # helpers for new ops
     "as_input", "check_rank", "check_finite", "check_bias", "WeightLayout", "weighted_inputs",

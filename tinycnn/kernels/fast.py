@@ -11,6 +11,7 @@ reference mode.  Same function names, signatures, return conventions and dtypes 
 * ``elementwise.py`` relu, relu6, sigmoid, tanh, silu and the fused bias + activation epilogue
 * ``batchnorm.py``   batch norm (single-pass statistics)
 * ``fused.py``       batch norm + relu / relu6 / silu as one op (forward and backward)
+* ``scale.py``       x * s with one s per image and channel (squeeze-excite), backward in one pass
 * ``softmax.py``     softmax / log-softmax
 * ``fastmath.py``    exp and sigmoid as plain arithmetic (vectorisable) for sigmoid / SiLU
 * ``helpers.py``     the helpers they share (dtype, row views, tap ranges, partial-sum blocks)
@@ -70,6 +71,7 @@ from .pool import (  # noqa: F401
     max_pool2d_backward,
     max_pool2d_forward,
 )
+from .scale import channel_scale_backward, channel_scale_forward  # noqa: F401
 from .softmax import (  # noqa: F401
     log_softmax_backward,
     log_softmax_forward,

@@ -471,11 +471,14 @@ def log_softmax_backward(dy, y):
 
 # ----------------------------------------------------------------------------- batch norm + activation
 # The fused batch norm + activation twins compose the kernels above; they live in
-# reference_fused.py (this file's length budget) and are exported here under their names.
+# reference_fused.py (this file's length budget) and are exported here under their names,
+# with the channel scaling of squeeze-excite.
 
 from .reference_fused import (  # noqa: E402,F401
     batch_norm_activation_eval_backward,
     batch_norm_activation_eval_forward,
     batch_norm_activation_train_backward,
     batch_norm_activation_train_forward,
+    channel_scale_backward,
+    channel_scale_forward,
 )

@@ -1,10 +1,12 @@
-"""Reference twins of the fused batch norm + activation kernels (kernels/fused.py).
+"""Reference twins of the fused kernels: batch norm + activation (kernels/fused.py) and
+squeeze-excite's channel scaling (kernels/scale.py).
 
 Plain NumPy, written as what the fused kernel must equal: the reference batch norm, then
 the reference activation, one after the other (forward), and the activation's backward,
-then batch norm's (backward).  They live in a file of their own so that reference.py
-stays within its length budget; reference.py exports them under the same names, so the
-two kernel modules still list the same kernels.
+then batch norm's (backward); the channel scaling as NumPy's broadcast multiply and sum.
+They live in a file of their own so that reference.py stays within its length budget;
+reference.py exports them under the same names, so the two kernel modules still list the
+same kernels.
 
 This module is imported by reference.py at its end (the package always imports
 reference.py first), and imports the kernels it composes from it.
@@ -76,3 +78,25 @@ def batch_norm_activation_eval_backward(dy, x, gamma, beta, running_mean, runnin
     _, backward = _activation(activation)
     z = batch_norm_eval_forward(x, gamma, beta, running_mean, running_var, eps)
     return batch_norm_eval_backward(backward(dy, z), x, gamma, running_mean, running_var, eps)
+
+
+def channel_scale_forward(x, s):
+    """Scale every channel of every image by its own number (squeeze-excite's gating).
+
+    x: (N, H, W, C), s: (N, C) -> y: (N, H, W, C)
+
+    forward:  y[n, h, w, c] = x[n, h, w, c] * s[n, c]
+    backward: channel_scale_backward
+    shape:    y like x: H×W×C per image; s holds one number per image and channel.
+    """
+    return x * s[:, None, None, :]
+
+
+def channel_scale_backward(dy, x, s):
+    """Gradient of y = x * s[n, c] for both inputs.
+
+    backward: dx[n, h, w, c] = dy[n, h, w, c] * s[n, c]
+              ds[n, c] = sum_{h, w} dy[n, h, w, c] * x[n, h, w, c]
+    shape:    (dx like x (N, H, W, C), ds like s (N, C))
+    """
+    return dy * s[:, None, None, :], (dy * x).sum(axis=(1, 2))

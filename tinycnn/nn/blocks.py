@@ -48,7 +48,8 @@ class SqueezeExcite(Module):
     """Squeeze-and-excitation (Hu et al. 2018) as used in EfficientNet.
 
     s = sigmoid( W_e * swish( W_r * GAP(x) + b_r ) + b_e )      (one number per channel)
-    y = x * s                                                    (channel c scaled by s_c)
+    y = x * s                                                    (channel c scaled by s_c:
+                                                                  F.channel_scale, one op)
 
     W_r: 1x1 conv channels -> se_channels ("reduce"), W_e: 1x1 conv se_channels -> channels
     ("expand"), both with bias.  Params: 2 * channels * se_channels + se_channels + channels.
@@ -74,7 +75,7 @@ class SqueezeExcite(Module):
         s = F.global_avg_pool2d(x)                               # squeeze: (N, C)
         s = s.reshape(x.shape[0], 1, 1, self.channels)
         s = self.expand(self.reduce(s))                          # excite: (N, 1, 1, C) in (0, 1)
-        return x * s
+        return F.channel_scale(x, s.reshape(x.shape[0], self.channels))
 
     def output_shape(self, input_shape):
         self._expect_rank(input_shape, 3)
