@@ -10,8 +10,9 @@ block (backward w.r.t. the weights).
 
 With a stride of 1 across W (every stride-1 layer), ``depthwise_rows.py`` runs instead:
 it loops over long contiguous stretches of a row (pixels x channels) rather than one
-pixel's C channels, and keeps the sum of a 3x3 window in registers across its nine taps
-(its docstring explains both).  The backward pass w.r.t. the input of a stride-1 layer is
+pixel's C channels, keeps the sum of a 3x3 window in registers across its nine taps and
+computes up to four output rows at once (its docstring explains all three).  A 5x5 filter
+over many channels keeps the per-pixel loops forward (``uses_rows``).  The backward pass w.r.t. the input of a stride-1 layer is
 itself a stride-1 depthwise convolution (of dy with the flipped filter), so it runs on the
 same row kernel.  The loops below remain for strides above 1.
 
@@ -117,6 +118,18 @@ def _dw_backward_weight(dy, x, KH, KW, sh, sw, top, left, partial):
                             pf[tap + c] += xf[src_x + c] * dyf[src_dy + c]
 
 
+#: from this many channels on, a filter other than 3x3 runs the per-pixel loops forward and
+#: for the input gradient (a pixel's C channels are then a long enough loop, and only 3x3
+#: windows have the register-blocked row paths); the weight gradient always runs on rows
+PIXEL_LOOP_CHANNELS = 128
+
+
+def uses_rows(stride, w_shape):
+    """Whether the forward (or stride-1 input gradient) runs on the row kernels."""
+    KH, KW, C = w_shape
+    return stride[1] == 1 and ((KH, KW) == (3, 3) or C < PIXEL_LOOP_CHANNELS)
+
+
 def depthwise_conv2d_forward(x, w, stride, pads):
     """Depthwise convolution: one K_h x K_w filter per channel, channels never mix.
 
@@ -133,7 +146,7 @@ def depthwise_conv2d_forward(x, w, stride, pads):
     KH, KW, C = w.shape
     Ho, Wo = conv_output_hw(x.shape[1:3], (KH, KW), stride, pads, op="depthwise_conv2d")
     y = np.empty((x.shape[0], Ho, Wo, C), dtype=dtype)
-    if stride[1] == 1:
+    if uses_rows(stride, w.shape):
         return forward_rows(x, w, stride[0], pads[0][0], pads[1][0], y)
     _dw_forward(x, w, stride[0], stride[1], pads[0][0], pads[1][0], y)
     return y
@@ -157,7 +170,7 @@ def depthwise_conv2d_backward_input(dy, w, x_shape, stride, pads):
     dy = np.ascontiguousarray(dy, dtype=dtype)
     w = np.ascontiguousarray(w, dtype=dtype)
     dx = np.empty(tuple(x_shape), dtype=dtype)
-    if tuple(stride) == (1, 1):
+    if tuple(stride) == (1, 1) and uses_rows(stride, w.shape):
         KH, KW, _ = w.shape
         flipped = np.ascontiguousarray(w[::-1, ::-1])
         return forward_rows(dy, flipped, 1, KH - 1 - pads[0][0], KW - 1 - pads[1][0], dx)

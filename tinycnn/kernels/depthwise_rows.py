@@ -25,6 +25,13 @@ near the image border (some taps outside) take the tap-by-tap path; 3-wide rows 
 kernels add a kernel row (three taps) per statement.  Each output row is cut into segments
 of seg pixels so the segment of y and the tiled weights stay in the L1 cache.
 
+Several rows at once: output rows h and h+1 (stride 1) share input rows h+1 and h+2.  The
+four-row statement loads six input rows and the nine weights once for four outputs (6*3 + 9
+loads instead of 4 * 18), which matters because these loops are bound by loads from the
+cache, not by arithmetic.  The weight gradient does the same along H: one statement adds the
+products of four output rows to a tap's partial sum, so the partial is loaded and stored
+once per four rows, and a segment's x and dy stay in L1 across all the taps.
+
 Offsets are unsigned (``np.uint64``) so the inner loops have no negative-index check and
 vectorise; every offset added to one is itself ``np.uint64`` (Numba turns int64 + uint64
 into a float).
@@ -125,19 +132,108 @@ def _forward_segment(xf, wf, yf, n, h0, s0, s1, y_row, H, W, C, KH, KW, left, L)
             _taps_one_by_one(yf, xf, wf, y_row, x_row, i * KW * L, s0, s1, KW, left, W, C, L)
 
 
+@njit(inline="always")
+def _nine_taps_two_rows(yf, xf, wf, dst, src, count, C, WC, WoC, L):
+    """Two output rows (WoC apart) of 3x3 windows at once: input rows 1 and 2 serve both,
+    so each loaded x and weight is used twice; each row's sum in the order of _nine_taps."""
+    c1, c2, r1, r2, r3 = np.uint64(C), np.uint64(2 * C), np.uint64(WC), np.uint64(2 * WC), np.uint64(3 * WC)
+    t1, t2, t3, t4 = np.uint64(L), np.uint64(2 * L), np.uint64(3 * L), np.uint64(4 * L)
+    t5, t6, t7, t8 = np.uint64(5 * L), np.uint64(6 * L), np.uint64(7 * L), np.uint64(8 * L)
+    below = np.uint64(WoC)
+    for q in range(np.uint64(count)):
+        w0, w1, w2 = wf[q], wf[t1 + q], wf[t2 + q]
+        w3, w4, w5 = wf[t3 + q], wf[t4 + q], wf[t5 + q]
+        w6, w7, w8 = wf[t6 + q], wf[t7 + q], wf[t8 + q]
+        m0, m1, m2 = xf[src + r1 + q], xf[src + r1 + c1 + q], xf[src + r1 + c2 + q]
+        n0, n1, n2 = xf[src + r2 + q], xf[src + r2 + c1 + q], xf[src + r2 + c2 + q]
+        yf[dst + q] = (xf[src + q] * w0 + xf[src + c1 + q] * w1 + xf[src + c2 + q] * w2
+                       + m0 * w3 + m1 * w4 + m2 * w5 + n0 * w6 + n1 * w7 + n2 * w8)
+        yf[dst + below + q] = (m0 * w0 + m1 * w1 + m2 * w2 + n0 * w3 + n1 * w4 + n2 * w5
+                               + xf[src + r3 + q] * w6 + xf[src + r3 + c1 + q] * w7
+                               + xf[src + r3 + c2 + q] * w8)
+
+
+@njit(inline="always")
+def _nine_taps_four_rows(yf, xf, wf, dst, src, count, C, WC, WoC, L):
+    """Four output rows (WoC apart) of 3x3 windows at once from six input rows: each weight
+    loaded serves four rows, each x up to three; each row's sum in the order of _nine_taps."""
+    c1, c2, r1, r2, r3 = np.uint64(C), np.uint64(2 * C), np.uint64(WC), np.uint64(2 * WC), np.uint64(3 * WC)
+    r4, r5, o1, o2, o3 = np.uint64(4 * WC), np.uint64(5 * WC), np.uint64(WoC), np.uint64(2 * WoC), np.uint64(3 * WoC)
+    t1, t2, t3, t4 = np.uint64(L), np.uint64(2 * L), np.uint64(3 * L), np.uint64(4 * L)
+    t5, t6, t7, t8 = np.uint64(5 * L), np.uint64(6 * L), np.uint64(7 * L), np.uint64(8 * L)
+    for q in range(np.uint64(count)):
+        w0, w1, w2 = wf[q], wf[t1 + q], wf[t2 + q]
+        w3, w4, w5 = wf[t3 + q], wf[t4 + q], wf[t5 + q]
+        w6, w7, w8 = wf[t6 + q], wf[t7 + q], wf[t8 + q]
+        x0, x1, x2 = xf[src + q], xf[src + c1 + q], xf[src + c2 + q]
+        m0, m1, m2 = xf[src + r1 + q], xf[src + r1 + c1 + q], xf[src + r1 + c2 + q]
+        n0, n1, n2 = xf[src + r2 + q], xf[src + r2 + c1 + q], xf[src + r2 + c2 + q]
+        yf[dst + q] = x0 * w0 + x1 * w1 + x2 * w2 + m0 * w3 + m1 * w4 + m2 * w5 + n0 * w6 + n1 * w7 + n2 * w8
+        x0, x1, x2 = xf[src + r3 + q], xf[src + r3 + c1 + q], xf[src + r3 + c2 + q]
+        yf[dst + o1 + q] = m0 * w0 + m1 * w1 + m2 * w2 + n0 * w3 + n1 * w4 + n2 * w5 + x0 * w6 + x1 * w7 + x2 * w8
+        m0, m1, m2 = xf[src + r4 + q], xf[src + r4 + c1 + q], xf[src + r4 + c2 + q]
+        yf[dst + o2 + q] = n0 * w0 + n1 * w1 + n2 * w2 + x0 * w3 + x1 * w4 + x2 * w5 + m0 * w6 + m1 * w7 + m2 * w8
+        n0, n1, n2 = xf[src + r5 + q], xf[src + r5 + c1 + q], xf[src + r5 + c2 + q]
+        yf[dst + o3 + q] = x0 * w0 + x1 * w1 + x2 * w2 + m0 * w3 + m1 * w4 + m2 * w5 + n0 * w6 + n1 * w7 + n2 * w8
+
+
+@njit(inline="always")
+def _forward_rows_segment(xf, wf, yf, n, h0, s0, s1, y_row, rows, H, W, C, Wo, left, L):
+    """Output pixels s0..s1 of ``rows`` (2 or 4) rows (3x3, stride 1, all windows inside
+    the image's rows): the border pixels of each row tap by tap, the rest all rows at once."""
+    a = max(s0, left)
+    b = max(a, min(s1, W + left - 2))
+    for k in range(rows):
+        row = y_row + k * Wo * C
+        _zero(yf, row + s0 * C, (a - s0) * C)
+        _zero(yf, row + b * C, (s1 - b) * C)
+        for i in range(3):
+            x_row = (n * H + h0 + k + i) * W * C
+            _taps_one_by_one(yf, xf, wf, row, x_row, i * 3 * L, s0, a, 3, left, W, C, L)
+            _taps_one_by_one(yf, xf, wf, row, x_row, i * 3 * L, b, s1, 3, left, W, C, L)
+    if a >= b:
+        return
+    src, dst = np.uint64(((n * H + h0) * W + a - left) * C), np.uint64(y_row + a * C)
+    if rows == 4:
+        _nine_taps_four_rows(yf, xf, wf, dst, src, (b - a) * C, C, W * C, Wo * C, L)
+    else:
+        _nine_taps_two_rows(yf, xf, wf, dst, src, (b - a) * C, C, W * C, Wo * C, L)
+
+
+@njit(inline="always")
+def _rows_at_once(r, rows_left, Ho, sh, top, H, KH, KW):
+    """How many output rows from r on run at once: 4 or 2 rows of one image whose 3x3
+    windows (stride 1) lie inside the image, else 1."""
+    ho = r % Ho
+    h0 = ho * sh - top
+    for rows in (4, 2):
+        if (KH == 3 and KW == 3 and sh == 1 and rows <= rows_left and ho + rows <= Ho
+                and h0 >= 0 and h0 + rows + 2 <= H):
+            return rows
+    return 1
+
+
 @njit(parallel=True, cache=True)
 def _rows_forward(x, wt, sh, top, left, y):
+    """Output rows in groups of four (four, two or one at once, _rows_at_once)."""
     N, H, W, C = x.shape
     _, Ho, Wo, _ = y.shape
     KH, KW, L = wt.shape
     seg = L // C
     xf, wf, yf = x.reshape(-1), wt.reshape(-1), y.reshape(-1)
-    for r in prange(N * Ho):
-        n = r // Ho
-        h0 = (r - n * Ho) * sh - top
-        for s0 in range(0, Wo, seg):
-            y_row = r * Wo * C
-            _forward_segment(xf, wf, yf, n, h0, s0, min(Wo, s0 + seg), y_row, H, W, C, KH, KW, left, L)
+    for p in prange((N * Ho + 3) // 4):
+        r, end = 4 * p, min(N * Ho, 4 * p + 4)
+        while r < end:
+            rows = _rows_at_once(r, end - r, Ho, sh, top, H, KH, KW)
+            n = r // Ho
+            h0 = (r - n * Ho) * sh - top
+            for s0 in range(0, Wo, seg):
+                s1 = min(Wo, s0 + seg)
+                if rows > 1:
+                    _forward_rows_segment(xf, wf, yf, n, h0, s0, s1, r * Wo * C, rows, H, W, C, Wo, left, L)
+                else:
+                    _forward_segment(xf, wf, yf, n, h0, s0, s1, r * Wo * C, H, W, C, KH, KW, left, L)
+            r += rows
 
 
 def forward_rows(x, w, sh, top, left, y, segment=SEGMENT):
@@ -150,9 +246,24 @@ def forward_rows(x, w, sh, top, left, y, segment=SEGMENT):
 # ----------------------------------------------------------------------------- weights
 
 
+#: output rows whose products a weight-gradient statement adds at once
+GRAD_ROWS = 4
+
+
 @njit(inline="always")
-def _grad_taps(pf, xf, dyf, dy_at, x_row, tap0, lo, hi, KW, left, W, C, L):
-    """Partial dW of one kernel row += x * dy over output pixels lo..hi, each tap clipped."""
+def _four_rows(pf, xf, dyf, tap, g, src, count, x_step, dy_step):
+    """pf[tap + q] += x * dy of four rows at once (x rows x_step apart, dy rows dy_step)."""
+    e1, e2, e3 = np.uint64(dy_step), np.uint64(2 * dy_step), np.uint64(3 * dy_step)
+    s1, s2, s3 = np.uint64(x_step), np.uint64(2 * x_step), np.uint64(3 * x_step)
+    for q in range(count):
+        pf[tap + q] += (xf[src + q] * dyf[g + q] + xf[src + s1 + q] * dyf[g + e1 + q]
+                        + xf[src + s2 + q] * dyf[g + e2 + q] + xf[src + s3 + q] * dyf[g + e3 + q])
+
+
+@njit(inline="always")
+def _grad_taps(pf, xf, dyf, dy_at, x_row, tap0, lo, hi, KW, left, W, C, L, four, x_step, dy_step):
+    """Partial dW of one kernel row += x * dy over output pixels lo..hi, each tap clipped;
+    ``four``: of four output rows at once (x rows x_step apart, dy rows dy_step apart)."""
     for j in range(KW):
         shift = j - left
         a = max(lo, -shift)
@@ -162,31 +273,55 @@ def _grad_taps(pf, xf, dyf, dy_at, x_row, tap0, lo, hi, KW, left, W, C, L):
         g = np.uint64(dy_at + a * C)
         src = np.uint64(x_row + (a + shift) * C)
         tap = np.uint64(tap0 + j * L)
-        for q in range(np.uint64((b - a) * C)):
+        count = np.uint64((b - a) * C)
+        if four:
+            _four_rows(pf, xf, dyf, tap, g, src, count, x_step, dy_step)
+            continue
+        for q in range(count):
             pf[tap + q] += xf[src + q] * dyf[g + q]
+
+
+@njit(inline="always")
+def _grad_row_group(pf, xf, dyf, r, rows_here, n, h0, sh, H, W, C, Wo, KH, KW, left, L):
+    """Partial dW += the products of output rows r..r+rows_here of image n (row r's window
+    from input row h0), segment by segment (its x and dy stay in L1 across the taps): kernel
+    rows with all GRAD_ROWS input rows inside at once, else row by row."""
+    seg = L // C
+    for s0 in range(0, Wo, seg):
+        s1 = min(Wo, s0 + seg)
+        for i in range(KH):
+            if rows_here == GRAD_ROWS and h0 + i >= 0 and h0 + i + (GRAD_ROWS - 1) * sh < H:
+                x_row = (n * H + h0 + i) * W * C
+                _grad_taps(pf, xf, dyf, r * Wo * C, x_row, i * KW * L, s0, s1,
+                           KW, left, W, C, L, True, sh * W * C, Wo * C)
+                continue
+            for k in range(rows_here):
+                if h0 + i + k * sh < 0 or h0 + i + k * sh >= H:
+                    continue
+                x_row = (n * H + h0 + i + k * sh) * W * C
+                _grad_taps(pf, xf, dyf, (r + k) * Wo * C, x_row, i * KW * L, s0, s1,
+                           KW, left, W, C, L, False, 0, 0)
 
 
 @njit(parallel=True, cache=True)
 def _rows_backward_weight(dy, x, KH, KW, sh, top, left, tiles):
-    """tiles[block] (K_h, K_w, seg*C): block's sum of x * dy, lane q for channel q mod C."""
+    """tiles[block] (K_h, K_w, seg*C): block's sum of x * dy, lane q for channel q mod C;
+    a block's rows in groups of GRAD_ROWS of one image (fewer at the block's or image's end)."""
     N, H, W, C = x.shape
     _, Ho, Wo, _ = dy.shape
     n_blocks, L = tiles.shape[0], tiles.shape[3]
-    seg, rows = L // C, N * Ho
+    rows = N * Ho
     xf, dyf = x.reshape(-1), dy.reshape(-1)
     for blk in prange(n_blocks):
         pf = tiles[blk].reshape(-1)
         pf[:] = 0.0
-        for r in range(blk * rows // n_blocks, (blk + 1) * rows // n_blocks):
+        r, end = blk * rows // n_blocks, (blk + 1) * rows // n_blocks
+        while r < end:
             n = r // Ho
+            rows_here = min(GRAD_ROWS, end - r, (n + 1) * Ho - r)
             h0 = (r - n * Ho) * sh - top
-            for i in range(KH):
-                if h0 + i < 0 or h0 + i >= H:
-                    continue
-                x_row = (n * H + h0 + i) * W * C
-                for s0 in range(0, Wo, seg):
-                    _grad_taps(pf, xf, dyf, r * Wo * C, x_row, i * KW * L, s0, min(Wo, s0 + seg),
-                               KW, left, W, C, L)
+            _grad_row_group(pf, xf, dyf, r, rows_here, n, h0, sh, H, W, C, Wo, KH, KW, left, L)
+            r += rows_here
 
 
 def backward_weight_rows(dy, x, w_shape, sh, top, left, n_blocks, segment=SEGMENT):
