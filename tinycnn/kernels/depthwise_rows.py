@@ -215,14 +215,19 @@ def _rows_at_once(r, rows_left, Ho, sh, top, H, KH, KW):
 
 @njit(parallel=True, cache=True)
 def _rows_forward(x, wt, sh, top, left, y):
-    """Output rows in groups of four (four, two or one at once, _rows_at_once)."""
+    """Each image's output rows in groups of four (four, two or one at once, _rows_at_once);
+    the groups start after the ``top`` rows whose windows reach above the image, so that the
+    first group of four lies inside."""
     N, H, W, C = x.shape
     _, Ho, Wo, _ = y.shape
     KH, KW, L = wt.shape
     seg = L // C
     xf, wf, yf = x.reshape(-1), wt.reshape(-1), y.reshape(-1)
-    for p in prange((N * Ho + 3) // 4):
-        r, end = 4 * p, min(N * Ho, 4 * p + 4)
+    shift = min(max(top, 0), Ho) % 4                  # group g of an image: rows 4g-shift..4g+4-shift
+    groups = (Ho + shift + 3) // 4
+    for p in prange(N * groups):
+        n, g = p // groups, p % groups
+        r, end = n * Ho + max(0, 4 * g - shift), n * Ho + min(Ho, 4 * g + 4 - shift)
         while r < end:
             rows = _rows_at_once(r, end - r, Ho, sh, top, H, KH, KW)
             n = r // Ho
