@@ -38,10 +38,10 @@ def median_ms(call, repeats):
 def worker(repeats):
     """One process: {name: ms} for the peak and every (shape, product, way)."""
     import numpy as np
-    from tinycnn.kernels import gemm
+    from tinycnn.kernels import blas, gemm
     rng = np.random.default_rng(0)
     big = rng.standard_normal((1024, 1024)).astype(np.float32)
-    result = {"peak_ms": median_ms(lambda: big @ big, repeats)}
+    result = {"peak_ms": median_ms(lambda: big @ big, repeats), "blas": blas.openblas_description()}
     for M, K, N in SHAPES:
         x, w = rng.standard_normal((M, K)).astype(np.float32), rng.standard_normal((K, N)).astype(np.float32)
         dy = rng.standard_normal((M, N)).astype(np.float32)
@@ -61,10 +61,11 @@ def worker(repeats):
 
 def table(per_process):
     peak_gflops = 2 * 1024 ** 3 / statistics.median(r["peak_ms"] for r in per_process) / 1e6
-    print(f"one-thread sgemm peak (1024^3 @): {peak_gflops:.0f} GFLOP/s\n")
-    print("| M x C_in x C_out | product | NumPy @, 1 thread, ms | gemm.py split, ms | ratio | split GFLOP/s (% of peak) |")
+    print(f"NumPy's BLAS: {per_process[0]['blas']}")
+    print(f"sgemm peak (1024^3 @ on those threads): {peak_gflops:.0f} GFLOP/s\n")
+    print("| M x C_in x C_out | product | NumPy @ (threads above), ms | gemm.py split, ms | ratio | split GFLOP/s (% of peak) |")
     print("|---|---|---:|---:|---:|---:|")
-    for key in [k for k in per_process[0] if k.endswith(" numpy")]:
+    for key in [k for k in per_process[0] if k.endswith(" numpy")]:  # "<shape> <product> numpy"
         shape, name = key.split(" ", 1)[0], key.split(" ", 1)[1].rsplit(" ", 1)[0]
         M, K, N = (int(v) for v in shape.split("x"))
         numpy_ms = [r[key] for r in per_process]

@@ -53,9 +53,12 @@ def products(rng, M, K, N, dtype):
 @given(M=st.integers(1, 300), K=st.integers(1, 40), N=st.integers(1, 40), dtype=dtypes, seed=st.integers(0, 99))
 @example(M=17, K=3, N=5, dtype=np.float32, seed=0)          # 8 blocks of 3 rows, the last empty
 def test_threaded_products_match_numpy(M, K, N, dtype, seed):
-    with splitting_everything():
+    with splitting_everything(), pytest.MonkeyPatch.context() as patch:
+        rows, sums = spy(patch, "_gemm_rows"), spy(patch, "_gemm_tn_sum")
         for got, want in products(np.random.default_rng(seed), M, K, N, dtype):
             check(got, want, dtype)
+    if HAS_CBLAS and M >= 2 and gemm._openblas_threads() == 1:     # the threaded path ran
+        assert len(rows) == 2 and len(sums) == 1
 
 
 @SETTINGS
@@ -68,13 +71,13 @@ def test_numpy_fallback_matches_numpy(M, K, N, dtype, seed):
 @needs_cblas
 def test_a_convolution_sized_product_is_split_into_blocks(monkeypatch):
     """(4096 x 16) @ (16 x 32), the shape of a pointwise layer, goes to the threaded path with
-    GEMM_BLOCKS blocks; the same product split over 1 block gives the same bits."""
+    8 blocks (helpers.PARTIAL_SUMS), and so does its weight gradient."""
     rows, sums = spy(monkeypatch, "_gemm_rows"), spy(monkeypatch, "_gemm_tn_sum")
     rng = np.random.default_rng(1)
     a, b, c = make(rng, (4096, 16), np.float32), make(rng, (16, 32), np.float32), make(rng, (4096, 32), np.float32)
     y, dw = gemm.matmul(a, b), gemm.matmul_tn(a, c)
-    assert rows == [gemm.GEMM_BLOCKS] and sums == [gemm.sum_blocks(4096, 16, 32)] == [8]
-    assert np.array_equal(y, a @ b)      # rows are independent: the split changes no bit here
+    assert rows == [8] and sums == [gemm.sum_blocks(4096, 16, 32)] == [8]
+    check(y, to64(a) @ to64(b), np.float32)
     check(dw, to64(a).T @ to64(c), np.float32)
 
 
@@ -110,8 +113,33 @@ def test_small_and_mixed_products_use_numpy(monkeypatch):
 
 
 def test_blocks_depend_on_the_shapes_only():
-    assert [gemm.gemm_blocks(M) for M in (1, 64, 127, 128, 511, 512, 10**6)] == [1, 1, 1, 2, 7, 8, 8]
-    assert [gemm.sum_blocks(M, 256, 256) for M in (128, 2048, 16384, 10**6)] == [2, 2, 4, 8]
+    """An even number of blocks (two threads, equal shares), at most 8, from the shapes alone."""
+    assert [gemm.gemm_blocks(M) for M in (1, 64, 127, 128, 200, 511, 512, 10**6)] == [1, 1, 1, 2, 2, 6, 8, 8]
+    assert [gemm.sum_blocks(M, 256, 256) for M in (128, 2048, 16384, 24576, 10**6)] == [2, 2, 4, 6, 8]
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda a: gemm.matmul(a, np.ones((8, 32), np.float32)), "matmul: the shapes (4096, 16) and (8, 32) do not fit: 16 against 8"),
+    (lambda a: gemm.matmul_nt(a, np.ones((32, 8), np.float32)), "matmul_nt: the shapes (4096, 16) and (32, 8) do not fit"),
+    (lambda a: gemm.matmul_tn(a, np.ones((100, 32), np.float32)), "matmul_tn: the shapes (4096, 16) and (100, 32) do not fit: 4096 against 100"),
+    (lambda a: gemm.matmul(a, np.ones((16, 32), np.float32), out=np.empty((200, 32), np.float32)),
+     "matmul: out must have shape (4096, 32), got (200, 32)"),
+])
+def test_sizes_that_do_not_fit_are_refused(call, words):
+    """Refused before any BLAS call (a threaded call would read or write past the arrays)."""
+    with pytest.raises(ValueError) as error:
+        call(np.ones((4096, 16), np.float32))
+    assert words in str(error.value)
+
+
+def test_an_out_that_is_not_c_contiguous_is_filled_by_numpy(monkeypatch):
+    calls = spy(monkeypatch, "_gemm_rows")
+    rng = np.random.default_rng(6)
+    a, b = make(rng, (4096, 16), np.float32), make(rng, (16, 32), np.float32)
+    big = np.zeros((4096, 40), np.float32)
+    gemm.matmul(a, b, out=big[:, :32])
+    check(big[:, :32], to64(a) @ to64(b), np.float32)
+    assert calls == [] and not big[:, 32:].any()
 
 
 @pytest.mark.nojit
@@ -123,9 +151,13 @@ def test_threaded_products_without_jit(split_everything, dtype):
 
 
 def test_cblas_size_arguments_follow_the_library_names(monkeypatch):
-    """NumPy's OpenBLAS (names ending in 64_) takes 64-bit sizes, a plain OpenBLAS C ints: a
-    wrong integer width would pass garbage sizes to BLAS."""
+    """An OpenBLAS built with USE64BITINT (NumPy's) takes 64-bit sizes, others C ints (a wrong
+    width would pass garbage sizes to BLAS); a serial build is not called from threads."""
     import ctypes
-    libc = ctypes.CDLL(None)
-    monkeypatch.setattr(gemm.blas, "openblas_function", lambda name: getattr(libc, "labs"))
-    assert gemm._load_cblas("cblas_sgemm", ctypes.c_float).argtypes[3] is ctypes.c_int
+    monkeypatch.setattr(gemm.blas, "openblas_function", lambda name: getattr(ctypes.CDLL(None), "labs"))
+    monkeypatch.setattr(gemm, "_threaded_build", lambda: True)
+    for config, size in (("OpenBLAS 0.3.31 USE64BITINT DYNAMIC_ARCH", ctypes.c_int64), ("OpenBLAS 0.3.20 DYNAMIC_ARCH", ctypes.c_int)):
+        monkeypatch.setattr(gemm, "_openblas_config", lambda: config)
+        assert gemm._load_cblas("cblas_sgemm", ctypes.c_float).argtypes[3] is size
+    monkeypatch.setattr(gemm, "_threaded_build", lambda: False)       # a serial build: not split
+    assert gemm._load_cblas("cblas_sgemm", ctypes.c_float) is None

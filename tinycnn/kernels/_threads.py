@@ -11,13 +11,15 @@ Numba again.  Two traps (measurements: benchmarks/RESULTS.md, "Import order" and
    started by the user, or PyTorch's own libgomp (Numba's pool then calls into it, as the
    first runtime loaded with global symbols), cannot be changed afterwards.
 2. For the thin GEMMs of these networks (a few MFLOP each, one per layer and pass), handing
-   half of the work to a second OpenBLAS thread and back costs more than it gains.
+   half of the work to a second OpenBLAS thread and back costs more than it gains (OpenBLAS
+   wakes its own thread for every product, and that thread then meets trap 1).
 
 So, whatever was imported first:
 
 * NumPy's OpenBLAS gets **one thread** (``blas.set_blas_threads(1)``): it never starts a
   thread of its own, so trap 1 has nothing to fight.  The convolutions' GEMMs still use
-  every core: ``gemm.py`` splits them by rows over Numba's threads, each calling
+  both cores: ``gemm.py`` splits the larger ones by rows over Numba's workers (the threads
+  that are running anyway), each calling
   single-threaded BLAS on its block.  This is process-wide: NumPy's own ``@`` elsewhere in
   the program runs on one thread.
   Set ``OPENBLAS_NUM_THREADS`` to choose otherwise; above 1, if no OpenMP runtime is loaded

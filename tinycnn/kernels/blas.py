@@ -8,8 +8,8 @@ other builds use the plain names.  Where no OpenBLAS is found (MKL, Apple Accele
 Linux) every function here returns None and changes nothing.
 
 Used by ``_threads.py`` (which gives the GEMMs one thread unless ``OPENBLAS_NUM_THREADS`` is
-set, see there) and by the
-benchmarks (which report the library, its kernel and threads).
+set, see there), by ``gemm.py`` (which calls OpenBLAS's cblas_sgemm from Numba's threads)
+and by the benchmarks (which report the library, its kernel and threads).
 """
 
 import ctypes

@@ -1,4 +1,4 @@
-"""Fast standard convolution: im2col + one BLAS GEMM per chunk of output rows.
+"""Fast standard convolution: im2col + one GEMM per chunk of output rows (split over threads).
 
 For a convolution with K_h x K_w x C_in kernels the trick is to copy, for every output
 pixel, the K_h*K_w*C_in input values its kernel sees into one row of a matrix ("im2col").

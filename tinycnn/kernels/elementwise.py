@@ -14,8 +14,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import _threads  # noqa: F401
-from .fastmath import sigmoid as _sigmoid
-from .fastmath import silu_grad as _silu_grad
+from .fastmath import sigmoid as _sigmoid     # after editing fastmath.py, delete __pycache__:
+from .fastmath import silu_grad as _silu_grad  # Numba's cache does not see that file change
 from .helpers import parallel_blocks
 
 _BLOCK = 1 << 15

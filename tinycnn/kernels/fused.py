@@ -23,7 +23,7 @@ from numba import njit, prange
 from . import _threads  # noqa: F401
 from .batchnorm import _affine, _partial, _train_dx, batch_statistics, train_dx_coefficients
 from .elementwise import _ACT
-from .fastmath import sigmoid as _sigmoid, silu_grad as _silu_grad   # as elementwise.py
+from .fastmath import sigmoid as _sigmoid, silu_grad as _silu_grad   # as elementwise.py (cache note there)
 from .helpers import as_rows
 
 #: activation name -> the code elementwise.py's kernels use for it

@@ -4,20 +4,25 @@ Every convolution here ends in a matrix product (GEMM) of a tall matrix, one row
 of the batch (M = N*H*W rows, often 10^4-10^5), with a thin one (C_in x C_out, 16-1152
 columns).  ``_threads.py`` gives NumPy's OpenBLAS one thread, so that it never fights
 Numba's workers for the cores; a plain ``a @ b`` then runs on one core.  Instead of handing
-the work to OpenBLAS's own thread pool, we split the rows ourselves, inside a ``prange``
-loop, and every Numba thread calls OpenBLAS's single-threaded ``cblas_sgemm`` on its own
-block of rows (the C function, called through ctypes from compiled code):
+the work to OpenBLAS's own thread pool (which would start its threads and hand them the
+work anew for every product), we split the rows ourselves, inside a ``prange`` loop run by
+Numba's workers, and every worker calls OpenBLAS's single-threaded ``cblas_sgemm`` on its
+own block of rows (the C function, called through ctypes from compiled code):
 
     Y = A B:     Y[rows of block k] = A[rows of block k] @ B          (rows are independent)
     Y = A B^T:   the same with B transposed (BLAS reads B by its other stride, no copy)
     Z = A^T B:   Z = sum_k A[block k]^T @ B[block k]                  (a reduction over rows:
                  one partial Z per block, then added up in a fixed order)
 
-The number of blocks depends on M only (not on the thread count), so the result has the same
-bits on 1 thread as on 8.  Where the threaded path does not apply we use NumPy's ``@``:
-no OpenBLAS found (MKL, Apple Accelerate: their own threading is then used), more than one
-OpenBLAS thread asked for (``OPENBLAS_NUM_THREADS``), products too small to split, dtypes
-other than float32/float64.  (Measurements: benchmarks/RESULTS.md, "Kernels".)
+Up to ``helpers.PARTIAL_SUMS`` (8) blocks, an even number, from the shapes only (not the
+thread count), so the result has the same bits on 1 thread as on 8.  Where the threaded path
+does not apply we use NumPy's ``@``: no threaded OpenBLAS build in the process (MKL, Apple
+Accelerate: their own threading is then used; a serial OpenBLAS build is not documented as
+safe to call from several threads), more than one OpenBLAS thread asked for
+(``OPENBLAS_NUM_THREADS``), products too small to split, dtypes other than float32/float64,
+an ``out`` that is not a C-contiguous array of the result's dtype.  Sizes that do not fit
+are refused, as NumPy does.  (Measurements: benchmarks/RESULTS.md, "Kernels", and
+benchmarks/bench_gemm.py.)
 """
 
 import ctypes
@@ -27,12 +32,10 @@ from numba import njit, prange
 
 from . import _threads  # noqa: F401  (sets the threading layer before any parallel kernel)
 from . import blas
+from .helpers import PARTIAL_SUMS
 
 #: CBLAS's constants: row-major storage, no transpose, transpose
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
-
-#: blocks of rows a GEMM is split into (a constant, so the bits do not depend on the threads)
-GEMM_BLOCKS = 8
 
 #: products smaller than this many multiply-adds run as one plain BLAS call
 SMALL_GEMM = 1 << 18
@@ -41,17 +44,31 @@ SMALL_GEMM = 1 << 18
 MIN_BLOCK_ROWS = 64
 
 
+def _openblas_config():
+    """OpenBLAS's build configuration, e.g. 'OpenBLAS 0.3.31 USE64BITINT DYNAMIC_ARCH ...'."""
+    config = blas.openblas_function("openblas_get_config")
+    config.restype = ctypes.c_char_p
+    return config().decode()
+
+
+def _threaded_build():
+    """True if OpenBLAS was built with threads (and so with its locks): openblas_get_parallel
+    is 1 (pthreads) or 2 (OpenMP), 0 for a serial build."""
+    parallel = blas.openblas_function("openblas_get_parallel")
+    return parallel is not None and int(parallel()) != 0
+
+
 def _load_cblas(name, scalar):
     """OpenBLAS's ``cblas_sgemm`` / ``cblas_dgemm`` with its C signature, or None.
 
     cblas_?gemm(order, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    NumPy's OpenBLAS uses 64-bit integers for the sizes (its names end in ``64_``), other
-    builds C ints.
+    the sizes are 64-bit integers in a build whose configuration says USE64BITINT (NumPy's
+    wheels), C ints otherwise.  None also for a serial (not threaded) OpenBLAS build.
     """
     function = blas.openblas_function(name)
-    if function is None:
+    if function is None or not _threaded_build():
         return None
-    size = ctypes.c_int64 if function.__name__.endswith("64_") else ctypes.c_int
+    size = ctypes.c_int64 if "USE64BITINT" in _openblas_config() else ctypes.c_int
     enum, pointer = ctypes.c_int, ctypes.c_void_p
     function.restype = None
     function.argtypes = [enum, enum, enum, size, size, size, scalar, pointer, size,
@@ -79,16 +96,22 @@ def _threaded_gemm(dtype, M, multiply_adds):
     return function if _openblas_threads() == 1 else None
 
 
+def _even_blocks(n):
+    """n blocks rounded down to an even number (two threads get equal shares), 1 stays 1."""
+    n = int(max(1, min(PARTIAL_SUMS, n)))
+    return n if n == 1 else n - n % 2
+
+
 def gemm_blocks(M):
     """How many blocks of rows a GEMM of M rows is split into: from M alone."""
-    return int(max(1, min(GEMM_BLOCKS, M // MIN_BLOCK_ROWS)))
+    return _even_blocks(M // MIN_BLOCK_ROWS)
 
 
 def sum_blocks(M, P, Q):
     """How many partial (P, Q) results ``matmul_tn`` sums M rows into: fewer for a wide
     result (each partial costs P*Q additions at the end), at least 2 (both cores busy),
-    at most GEMM_BLOCKS; from the shapes alone."""
-    return int(max(2, min(GEMM_BLOCKS, M // (8 * (P + Q)))))
+    at most PARTIAL_SUMS; from the shapes alone."""
+    return max(2, _even_blocks(M // (8 * (P + Q))))
 
 
 def _rows(a):
@@ -112,13 +135,24 @@ def matmul_nt(a, b, out=None):
     return _product(a, b, out, transpose_b=True)
 
 
+def _check_sizes(op, a_shape, b_shape, inner_a, inner_b):
+    if inner_a != inner_b:
+        raise ValueError(f"{op}: the shapes {a_shape} and {b_shape} do not fit: "
+                         f"{inner_a} against {inner_b} along the summed axis")
+
+
 def _product(a, b, out, transpose_b):
     M, K = a.shape
-    N = b.shape[0] if transpose_b else b.shape[1]
+    N, K_b = b.shape if transpose_b else b.shape[::-1]
+    _check_sizes("matmul_nt" if transpose_b else "matmul", a.shape, b.shape, K, K_b)
+    dtype = np.result_type(a, b)
     if out is None:
-        out = np.empty((M, N), dtype=np.result_type(a, b))
+        out = np.empty((M, N), dtype=dtype)
+    elif out.shape != (M, N):
+        raise ValueError(f"matmul: out must have shape {(M, N)}, got {out.shape}")
     gemm = _threaded_gemm(out.dtype, M, M * K * N)
-    if gemm is None or a.dtype != out.dtype or b.dtype != out.dtype:
+    usable = a.dtype == b.dtype == out.dtype and out.flags.c_contiguous
+    if gemm is None or not usable:
         return np.matmul(a, b.T if transpose_b else b, out=out)
     _gemm_rows(gemm, _rows(a), _rows(b), transpose_b, out, gemm_blocks(M))
     return out
@@ -133,6 +167,7 @@ def matmul_tn(a, b):
     """
     M, P = a.shape
     Q = b.shape[1]
+    _check_sizes("matmul_tn", a.shape, b.shape, M, b.shape[0])
     gemm = _threaded_gemm(np.result_type(a, b), M, M * P * Q)
     if gemm is None or a.dtype != b.dtype:
         return np.ascontiguousarray(a.T @ b)
