@@ -51,7 +51,7 @@ def products(rng, M, K, N, dtype):
 
 @SETTINGS
 @given(M=st.integers(1, 300), K=st.integers(1, 40), N=st.integers(1, 40), dtype=dtypes, seed=st.integers(0, 99))
-@example(M=17, K=3, N=5, dtype=np.float32, seed=0)          # 8 blocks of 3 rows, the last empty
+@example(M=17, K=3, N=5, dtype=np.float32, seed=0)          # 8 blocks of up to 3 rows, the last two empty
 def test_threaded_products_match_numpy(M, K, N, dtype, seed):
     with splitting_everything(), pytest.MonkeyPatch.context() as patch:
         rows, sums = spy(patch, "_gemm_rows"), spy(patch, "_gemm_tn_sum")
@@ -124,12 +124,31 @@ def test_blocks_depend_on_the_shapes_only():
     (lambda a: gemm.matmul_tn(a, np.ones((100, 32), np.float32)), "matmul_tn: the shapes (4096, 16) and (100, 32) do not fit: 4096 against 100"),
     (lambda a: gemm.matmul(a, np.ones((16, 32), np.float32), out=np.empty((200, 32), np.float32)),
      "matmul: out must have shape (4096, 32), got (200, 32)"),
+    (lambda a: gemm.matmul_nt(a, np.ones((32, 16), np.float32), out=np.empty((4096, 30), np.float32)),
+     "matmul_nt: out must have shape (4096, 32), got (4096, 30)"),
 ])
 def test_sizes_that_do_not_fit_are_refused(call, words):
     """Refused before any BLAS call (a threaded call would read or write past the arrays)."""
     with pytest.raises(ValueError) as error:
         call(np.ones((4096, 16), np.float32))
     assert words in str(error.value)
+
+
+@needs_cblas
+def test_a_read_only_or_overlapping_out_is_left_to_numpy(monkeypatch):
+    """NumPy refuses a read-only out and handles one that overlaps an input: so does matmul."""
+    calls = spy(monkeypatch, "_gemm_rows")
+    rng = np.random.default_rng(7)
+    a = make(rng, (4096, 64), np.float32)
+    w = make(rng, (64, 64), np.float32)
+    read_only = np.empty((4096, 64), np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        gemm.matmul(a, w, out=read_only)
+    want = to64(a) @ to64(w)
+    gemm.matmul(a, w, out=a)                                   # the result overwrites its input
+    check(a, want, np.float32)
+    assert calls == []
 
 
 def test_an_out_that_is_not_c_contiguous_is_filled_by_numpy(monkeypatch):
@@ -157,7 +176,10 @@ def test_cblas_size_arguments_follow_the_library_names(monkeypatch):
     monkeypatch.setattr(gemm.blas, "openblas_function", lambda name: getattr(ctypes.CDLL(None), "labs"))
     monkeypatch.setattr(gemm, "_threaded_build", lambda: True)
     for config, size in (("OpenBLAS 0.3.31 USE64BITINT DYNAMIC_ARCH", ctypes.c_int64), ("OpenBLAS 0.3.20 DYNAMIC_ARCH", ctypes.c_int)):
-        monkeypatch.setattr(gemm, "_openblas_config", lambda: config)
+        monkeypatch.setattr(gemm.blas, "openblas_config", lambda: config)
         assert gemm._load_cblas("cblas_sgemm", ctypes.c_float).argtypes[3] is size
-    monkeypatch.setattr(gemm, "_threaded_build", lambda: False)       # a serial build: not split
+    monkeypatch.setattr(gemm.blas, "openblas_config", lambda: None)      # unreadable: not split
+    assert gemm._load_cblas("cblas_sgemm", ctypes.c_float) is None
+    monkeypatch.setattr(gemm.blas, "openblas_config", lambda: "OpenBLAS USE64BITINT")
+    monkeypatch.setattr(gemm, "_threaded_build", lambda: False)          # a serial build: not split
     assert gemm._load_cblas("cblas_sgemm", ctypes.c_float) is None

@@ -7,8 +7,9 @@ ship OpenBLAS with prefixed, 64-bit-integer names (``scipy_openblas_get_num_thre
 other builds use the plain names.  Where no OpenBLAS is found (MKL, Apple Accelerate, not
 Linux) every function here returns None and changes nothing.
 
-Used by ``_threads.py`` (which gives the GEMMs one thread unless ``OPENBLAS_NUM_THREADS`` is
-set, see there), by ``gemm.py`` (which calls OpenBLAS's cblas_sgemm from Numba's threads)
+Used by ``_threads.py`` (which gives NumPy's OpenBLAS one thread unless
+``OPENBLAS_NUM_THREADS`` is set, see there), by ``gemm.py`` (which splits the GEMMs over
+Numba's threads, each calling OpenBLAS's cblas_sgemm)
 and by the benchmarks (which report the library, its kernel and threads).
 """
 
@@ -62,11 +63,25 @@ def set_blas_threads(n):
     return before
 
 
+def _text(name):
+    """The string OpenBLAS's function ``name`` returns, or None (no such function, NULL)."""
+    function = openblas_function(name)
+    if function is None:
+        return None
+    function.restype = ctypes.c_char_p
+    value = function()
+    return None if value is None else value.decode()
+
+
+def openblas_config():
+    """OpenBLAS's build configuration ('OpenBLAS 0.3.31 USE64BITINT DYNAMIC_ARCH ...'), or None."""
+    return _text("openblas_get_config")
+
+
 def openblas_description():
     """'OpenBLAS 0.3.x kernel SkylakeX, 2 threads (libscipy_openblas64_-....so)', or None."""
-    core, config = openblas_function("openblas_get_corename"), openblas_function("openblas_get_config")
+    config, core = openblas_config(), _text("openblas_get_corename")
     if core is None or config is None:
         return None
-    core.restype = config.restype = ctypes.c_char_p
     name = os.path.basename(openblas_paths()[0])
-    return f"{config().decode().split('  ')[0]} kernel {core().decode()}, {blas_threads()} threads ({name})"
+    return f"{config.split('  ')[0]} kernel {core}, {blas_threads()} threads ({name})"

@@ -44,13 +44,6 @@ SMALL_GEMM = 1 << 18
 MIN_BLOCK_ROWS = 64
 
 
-def _openblas_config():
-    """OpenBLAS's build configuration, e.g. 'OpenBLAS 0.3.31 USE64BITINT DYNAMIC_ARCH ...'."""
-    config = blas.openblas_function("openblas_get_config")
-    config.restype = ctypes.c_char_p
-    return config().decode()
-
-
 def _threaded_build():
     """True if OpenBLAS was built with threads (and so with its locks): openblas_get_parallel
     is 1 (pthreads) or 2 (OpenMP), 0 for a serial build."""
@@ -63,12 +56,13 @@ def _load_cblas(name, scalar):
 
     cblas_?gemm(order, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     the sizes are 64-bit integers in a build whose configuration says USE64BITINT (NumPy's
-    wheels), C ints otherwise.  None also for a serial (not threaded) OpenBLAS build.
+    wheels), C ints otherwise.  None also for a serial (not threaded) OpenBLAS build, or one
+    whose configuration cannot be read.
     """
-    function = blas.openblas_function(name)
-    if function is None or not _threaded_build():
+    function, config = blas.openblas_function(name), blas.openblas_config()
+    if function is None or config is None or not _threaded_build():
         return None
-    size = ctypes.c_int64 if "USE64BITINT" in _openblas_config() else ctypes.c_int
+    size = ctypes.c_int64 if "USE64BITINT" in config else ctypes.c_int
     enum, pointer = ctypes.c_int, ctypes.c_void_p
     function.restype = None
     function.argtypes = [enum, enum, enum, size, size, size, scalar, pointer, size,
@@ -121,8 +115,9 @@ def _rows(a):
 def matmul(a, b, out=None):
     """a @ b for a (M, K) and b (K, N): out[m, n] = sum_k a[m, k] b[k, n]; shape (M, N).
 
-    Split by rows over Numba's threads (see the module docstring).  ``out``, if given,
-    must be a C-contiguous (M, N) array of a's dtype; it is returned.
+    Split by rows over Numba's threads (see the module docstring).  ``out``, if given, must
+    have shape (M, N); it is filled and returned (by NumPy's ``@`` unless it is a writeable,
+    C-contiguous array of the inputs' dtype that overlaps neither input).
     """
     return _product(a, b, out, transpose_b=False)
 
@@ -136,23 +131,30 @@ def matmul_nt(a, b, out=None):
 
 
 def _check_sizes(op, a_shape, b_shape, inner_a, inner_b):
+    """Refuse a product whose summed axis has inner_a entries in a and inner_b in b."""
     if inner_a != inner_b:
         raise ValueError(f"{op}: the shapes {a_shape} and {b_shape} do not fit: "
                          f"{inner_a} against {inner_b} along the summed axis")
 
 
+def _fillable(out, a, b):
+    """True if the threaded kernel may write ``out``: the inputs' dtype, C-contiguous,
+    writeable, and sharing no memory with a or b (NumPy's @ handles every other case)."""
+    return (a.dtype == b.dtype == out.dtype and out.flags.c_contiguous and out.flags.writeable
+            and not np.may_share_memory(out, a) and not np.may_share_memory(out, b))
+
+
 def _product(a, b, out, transpose_b):
+    op = "matmul_nt" if transpose_b else "matmul"
     M, K = a.shape
     N, K_b = b.shape if transpose_b else b.shape[::-1]
-    _check_sizes("matmul_nt" if transpose_b else "matmul", a.shape, b.shape, K, K_b)
-    dtype = np.result_type(a, b)
+    _check_sizes(op, a.shape, b.shape, K, K_b)
     if out is None:
-        out = np.empty((M, N), dtype=dtype)
+        out = np.empty((M, N), dtype=np.result_type(a, b))
     elif out.shape != (M, N):
-        raise ValueError(f"matmul: out must have shape {(M, N)}, got {out.shape}")
+        raise ValueError(f"{op}: out must have shape {(M, N)}, got {out.shape}")
     gemm = _threaded_gemm(out.dtype, M, M * K * N)
-    usable = a.dtype == b.dtype == out.dtype and out.flags.c_contiguous
-    if gemm is None or not usable:
+    if gemm is None or not _fillable(out, a, b):
         return np.matmul(a, b.T if transpose_b else b, out=out)
     _gemm_rows(gemm, _rows(a), _rows(b), transpose_b, out, gemm_blocks(M))
     return out
