@@ -116,3 +116,9 @@ def test_the_gemm_benchmark_runs_end_to_end():
 def test_the_gemm_benchmark_refuses_zero_rounds():
     done = run_script("bench_gemm.py", "--rounds", "0")
     assert done.returncode != 0 and "--rounds and --repeats must be >= 1, got 0 and 21" in done.stderr
+
+
+def test_the_copy_bound_runs_and_prints_both_copies():
+    done = run_script("copy_bandwidth.py")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "read 8.4 MB, write 8.4 MB:" in done.stdout and "write 16.8 MB:" in done.stdout
