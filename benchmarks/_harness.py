@@ -4,7 +4,7 @@ statistics over rounds, and the facts about the machine that a result needs.
 Parent side (the standard library only, so the parent process never loads torch, Numba or
 tinycnn's kernels): ``worker_env``, ``run_worker``, ``Progress``, ``summarize``,
 ``machine_facts``.  Worker side (called after the worker imported its framework):
-``time_steps``, ``runtime_facts``, ``allocator_probe``, ``write_json``.
+``time_steps``, ``median_ms``, ``runtime_facts``, ``allocator_probe``, ``write_json``.
 
 Why not pyperf: pyperf spawns fresh workers too, but runs all the workers of one benchmark
 before the next benchmark starts, so it cannot alternate tinycnn / torch NCHW / torch
@@ -221,6 +221,11 @@ def time_steps(step, warmup, steps):
         times.append(time.perf_counter() - start)
     faults = minor_faults() - faults
     return {"median": statistics.median(times), "times": times, "faults_per_step": faults / steps}
+
+
+def median_ms(call, warmup, repeats):
+    """Median milliseconds of ``repeats`` timed calls after ``warmup`` untimed ones."""
+    return 1000 * time_steps(call, warmup, repeats)["median"]
 
 
 def allocator_probe(mib=48, cycles=4):

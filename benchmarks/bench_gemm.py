@@ -18,21 +18,13 @@ import os
 import statistics
 import subprocess
 import sys
-import time
+
+import _harness as H
 
 #: (rows M = N*H*W, C_in, C_out): pointwise layers of pneumonia_net (batch 64), MobileNetV1
 #: (batch 32) and EfficientNet-B0 (batch 16)
 SHAPES = [(64 * 32 * 32, 16, 32), (32 * 64 * 64, 16, 32), (16 * 64 * 64, 16, 96),
           (32 * 32 * 32, 64, 64), (32 * 8 * 8, 256, 256), (16 * 8 * 8, 112, 672)]
-
-
-def median_ms(call, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def worker(repeats):
@@ -41,7 +33,7 @@ def worker(repeats):
     from tinycnn.kernels import blas, gemm
     rng = np.random.default_rng(0)
     big = rng.standard_normal((1024, 1024)).astype(np.float32)
-    result = {"peak_ms": median_ms(lambda: big @ big, repeats), "blas": blas.openblas_description()}
+    result = {"peak_ms": H.median_ms(lambda: big @ big, 0, repeats), "blas": blas.openblas_description()}
     for M, K, N in SHAPES:
         x, w = rng.standard_normal((M, K)).astype(np.float32), rng.standard_normal((K, N)).astype(np.float32)
         dy = rng.standard_normal((M, N)).astype(np.float32)
@@ -52,8 +44,8 @@ def worker(repeats):
             numpy_way(), split_way()                                   # warm up, compile
             times = {"numpy": [], "split": []}
             for _ in range(repeats):                                   # alternate call by call
-                times["numpy"].append(median_ms(numpy_way, 1))
-                times["split"].append(median_ms(split_way, 1))
+                times["numpy"].append(H.median_ms(numpy_way, 0, 1))
+                times["split"].append(H.median_ms(split_way, 0, 1))
             for way, values in times.items():
                 result[f"{M}x{K}x{N} {name} {way}"] = statistics.median(values)
     return result

@@ -10,12 +10,10 @@ batch 32 of 64x64x16 (8.4 MB) copied to an array of the same size, and to one tw
 (the 64x64x16->32 pointwise forward writes 16.8 MB).
 """
 
-import statistics
-import time
-
 import numpy as np
 from numba import njit, prange
 
+import _harness as H
 import tinycnn.kernels.fast  # noqa: F401  (the same thread setup as the kernels)
 
 
@@ -28,22 +26,12 @@ def parallel_copy(src, dst, offset):
             dst[offset + k] = src[k]
 
 
-def median_ms(call, repeats=31):
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
 def main():
     x = np.random.default_rng(0).standard_normal(32 * 64 * 64 * 16).astype(np.float32)
     same, double = np.empty_like(x), np.empty(2 * x.size, np.float32)
     mb = x.nbytes / 1e6
-    once = median_ms(lambda: parallel_copy(x, same, 0))
-    twice = median_ms(lambda: (parallel_copy(x, double, 0), parallel_copy(x, double, x.size)))
+    once = H.median_ms(lambda: parallel_copy(x, same, 0), 1, 31)      # 1 warm-up: compiles
+    twice = H.median_ms(lambda: (parallel_copy(x, double, 0), parallel_copy(x, double, x.size)), 1, 31)
     print(f"read {mb:.1f} MB, write {mb:.1f} MB: {once:.2f} ms")
     print(f"read {mb:.1f} MB (twice), write {2 * mb:.1f} MB: {twice:.2f} ms")
 

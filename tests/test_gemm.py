@@ -57,7 +57,7 @@ def test_threaded_products_match_numpy(M, K, N, dtype, seed):
         rows, sums = spy(patch, "_gemm_rows"), spy(patch, "_gemm_tn_sum")
         for got, want in products(np.random.default_rng(seed), M, K, N, dtype):
             check(got, want, dtype)
-    if HAS_CBLAS and M >= 2 and gemm._openblas_threads() == 1:     # the threaded path ran
+    if HAS_CBLAS and M >= 2 and gemm.blas.blas_threads() == 1:     # the threaded path ran
         assert len(rows) == 2 and len(sums) == 1
 
 
@@ -95,7 +95,7 @@ def test_more_openblas_threads_leave_the_product_to_openblas(monkeypatch):
     """With OpenBLAS given 2 threads (OPENBLAS_NUM_THREADS=2), splitting again would give
     every block 2 threads on top of Numba's: NumPy's @ runs it instead."""
     calls = spy(monkeypatch, "_gemm_rows")
-    monkeypatch.setattr(gemm, "_openblas_threads", lambda: 2)
+    monkeypatch.setattr(gemm.blas, "blas_threads", lambda: 2)
     rng = np.random.default_rng(3)
     a, b = make(rng, (4096, 16), np.float32), make(rng, (16, 32), np.float32)
     check(gemm.matmul(a, b), to64(a) @ to64(b), np.float32)

@@ -14,6 +14,7 @@ and by the benchmarks (which report the library, its kernel and threads).
 """
 
 import ctypes
+import functools
 import os
 
 #: (prefix, suffix) of OpenBLAS's exported names: NumPy's wheels, 64-bit builds, plain builds
@@ -36,9 +37,12 @@ def openblas_paths():
     return sorted(mapped_libraries("openblas"), key=lambda path: ("numpy" not in path, path))
 
 
+@functools.lru_cache(maxsize=None)
 def openblas_function(name):
     """OpenBLAS's function ``name`` (e.g. "openblas_get_num_threads") from the library NumPy
-    loaded, under whichever name form it exports; None if there is none."""
+    loaded, under whichever name form it exports; None if there is none.  Looked up once per
+    name (the libraries mapped into the process do not change), so that asking the thread
+    count before every GEMM costs one C call."""
     import numpy  # noqa: F401  (NumPy loads its OpenBLAS on import)
     for path in openblas_paths():
         library = ctypes.CDLL(path)

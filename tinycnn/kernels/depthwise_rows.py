@@ -58,12 +58,18 @@ def tiled_weights(w, seg):
 
 
 @njit(inline="always")
+def _tap_span(j, left, lo, hi, W):
+    """(shift, a, b) for tap j of a kernel row: output pixels w in [a, b) of [lo, hi) read the
+    input pixel w + shift inside the image (a >= b: none does)."""
+    shift = j - left                           # output pixel w reads input pixel w + shift
+    return shift, max(lo, -shift), min(hi, W - shift)
+
+
+@njit(inline="always")
 def _taps_one_by_one(yf, xf, wf, y_row, x_row, tap0, lo, hi, KW, left, W, C, L):
     """y[pixels lo..hi) += the K_w taps of one kernel row, each clipped to the image."""
     for j in range(KW):
-        shift = j - left                       # output pixel w reads input pixel w + shift
-        a = max(lo, -shift)
-        b = min(hi, W - shift)
+        shift, a, b = _tap_span(j, left, lo, hi, W)
         if a >= b:
             continue
         dst = np.uint64(y_row + a * C)
@@ -270,9 +276,7 @@ def _grad_taps(pf, xf, dyf, dy_at, x_row, tap0, lo, hi, KW, left, W, C, L, four,
     """Partial dW of one kernel row += x * dy over output pixels lo..hi, each tap clipped;
     ``four``: of four output rows at once (x rows x_step apart, dy rows dy_step apart)."""
     for j in range(KW):
-        shift = j - left
-        a = max(lo, -shift)
-        b = min(hi, W - shift)
+        shift, a, b = _tap_span(j, left, lo, hi, W)
         if a >= b:
             continue
         g = np.uint64(dy_at + a * C)

@@ -73,21 +73,14 @@ def _load_cblas(name, scalar):
 _CBLAS = {np.dtype(np.float32): _load_cblas("cblas_sgemm", ctypes.c_float),
           np.dtype(np.float64): _load_cblas("cblas_dgemm", ctypes.c_double)}
 
-#: OpenBLAS's openblas_get_num_threads, looked up once (asked before every product: the user
-#: may change the count at any time, e.g. with threadpoolctl)
-_GET_THREADS = blas.openblas_function("openblas_get_num_threads")
-
-
-def _openblas_threads():
-    return int(_GET_THREADS())
-
 
 def _threaded_gemm(dtype, M, multiply_adds):
     """The cblas function to split a GEMM of M rows with, or None for NumPy's ``@``."""
     function = _CBLAS.get(np.dtype(dtype))
     if function is None or multiply_adds < SMALL_GEMM or M < 2 * MIN_BLOCK_ROWS:
         return None
-    return function if _openblas_threads() == 1 else None
+    # asked before every product: the user may change the count (e.g. with threadpoolctl)
+    return function if blas.blas_threads() == 1 else None
 
 
 def _even_blocks(n):
